@@ -1,0 +1,46 @@
+# churnmodel — every target calls the CLI or pytest; `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   := data/default/transactions.parquet
+MODEL  := models/churn/model.joblib
+CONFIG ?=
+CFG    := $(if $(CONFIG),--config $(CONFIG),)
+AS_OF  ?=
+SCORES ?= data/scores.parquet
+
+.DEFAULT_GOAL := help
+.PHONY: help venv data train score test lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv and install churnmodel with its pinned dependencies
+
+$(DATA): | $(STAMP)
+	$(BIN)/churnmodel data synth
+
+data: $(STAMP) ## (re)generate the embedded synthetic data in data/default
+	$(BIN)/churnmodel data synth
+
+train: $(STAMP) $(if $(CONFIG),,$(DATA)) ## train on the default data (or CONFIG=file.toml), export to models/churn
+	$(BIN)/churnmodel train $(CFG) $(if $(AS_OF),--as-of $(AS_OF),)
+
+score: $(STAMP) ## score active customers (AS_OF=YYYY-MM-DD, SCORES=file) with models/churn
+	$(BIN)/churnmodel score $(CFG) $(if $(AS_OF),--as-of $(AS_OF),) --out $(SCORES) --overwrite
+
+test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end to end)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff over src, tests and notebooks
+	$(BIN)/ruff check src tests
+
+clean: ## remove generated data, models and the virtual environment
+	rm -rf $(VENV) data/default models/churn .pytest_cache

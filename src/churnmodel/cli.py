@@ -1,0 +1,193 @@
+"""The ``churnmodel`` command line: data, train, score.
+
+Library inside, I/O here: this module reads the config and paths, sets up logging and
+progress, calls the library and writes outputs, printing where they went. Errors caused
+by input print one clear message (no traceback unless ``--debug``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from churnmodel.config import Config, load_config, with_overrides
+from churnmodel.errors import ChurnModelError
+
+log = logging.getLogger("churnmodel")
+
+
+def _parse_date(value: str) -> str:
+    try:
+        return str(pd.Timestamp(value).date())
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
+
+
+def _config(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config)
+    return with_overrides(
+        cfg,
+        training={"as_of": getattr(args, "as_of", None), "seed": getattr(args, "seed", None)},
+        output={"model_dir": Path(args.model_dir) if getattr(args, "model_dir", None) else None},
+    )
+
+
+def _load_tables(cfg: Config):
+    from churnmodel.data.io import load_tables
+
+    t0 = time.perf_counter()
+    tables = load_tables(cfg)
+    sizes = ", ".join(f"{n} {len(getattr(tables, n)):,}" for n in tables.names())
+    print(f"loaded {sizes} rows in {time.perf_counter() - t0:.1f}s")
+    return tables
+
+
+def _oracle(cfg: Config):
+    """The synthetic oracle, when training on the default data with matching label settings."""
+    if not cfg.data.uses_default:
+        return None
+    path, meta = cfg.data.dir / "oracle.parquet", cfg.data.dir / "meta.json"
+    if not (path.exists() and meta.exists()):
+        return None
+    m = json.loads(meta.read_text())
+    if (m.get("horizon_days"), m.get("activity_lookback_days")) != (
+            cfg.labels.horizon_days, cfg.labels.activity_lookback_days):
+        print("note: the oracle was generated for other label settings; not reported")
+        return None
+    return pd.read_parquet(path)
+
+
+def cmd_data_synth(args: argparse.Namespace) -> None:
+    from churnmodel.data.synthetic import generate, write_synthetic
+
+    cfg = load_config(args.config)
+    out = Path(args.out) if args.out else cfg.data.dir
+    s = cfg.data.synthetic
+    customers = args.customers or s.customers
+    t0 = time.perf_counter()
+    data = generate(customers=customers, seed=args.seed if args.seed is not None else s.seed,
+                    end=args.end or s.end, years=s.years,
+                    horizon_days=cfg.labels.horizon_days,
+                    activity_lookback_days=cfg.labels.activity_lookback_days)
+    paths = write_synthetic(out, data)
+    print(f"generated {customers:,} customers, {len(data.transactions):,} transactions, "
+          f"{len(data.feedback):,} feedback answers, {len(data.tickets):,} tickets "
+          f"in {time.perf_counter() - t0:.1f}s")
+    print(f"wrote {', '.join(p.name for p in paths)} to {out}")
+
+
+def _metrics_table(metrics: dict) -> str:
+    rows = {f"model ({metrics['model']['name']})": metrics["model"]}
+    rows.update({f"baseline: {k}": v for k, v in metrics["baselines"].items()})
+    if "oracle" in metrics:
+        rows["oracle (true probability)"] = metrics["oracle"]
+    cols = ["roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile", "capture_top_decile"]
+    width = max(len(k) for k in rows) + 2
+    lines = ["".ljust(width) + "".join(c.rjust(12) for c in ["ROC AUC", "PR AUC", "Brier",
+                                                           "log loss", "lift@10%", "capture@10%"])]
+    for name, m in rows.items():
+        lines.append(name.ljust(width) + "".join(f"{m[c]:12.4f}" for c in cols))
+    return "\n".join(lines)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from churnmodel.modeling.train import train
+
+    cfg = _config(args)
+    if cfg.data.uses_default and not (cfg.data.dir / "transactions.parquet").exists():
+        raise ChurnModelError(f"no data in {str(cfg.data.dir)!r}: run `churnmodel data synth` "
+                              "first, or pass --config with your own [data.transactions].")
+    tables = _load_tables(cfg)
+    result = train(tables, cfg, oracle=_oracle(cfg), progress=not args.quiet)
+    metrics = result.metrics_json()
+    paths = result.model.save(cfg.output.model_dir, metrics)
+    s = result.split
+    print(f"as of {result.as_of.date()}: train cutoffs {s.train[0].date()}..{s.train[-1].date()} "
+          f"({result.rows['train']:,} rows), validation {s.valid.date()} "
+          f"({result.rows['valid']:,}), test {s.test.date()} ({result.rows['test']:,})")
+    print("validation ROC AUC: " + ", ".join(
+        f"{k} {v['roc_auc']:.4f}" for k, v in result.valid_metrics.items())
+        + f" -> champion: {result.champion}")
+    print(f"\ntest cutoff {s.test.date()}, churn within {cfg.labels.horizon_days} days "
+          f"(base rate {metrics['model']['base_rate']:.3f}, n={metrics['model']['n']:,}):")
+    print(_metrics_table(metrics))
+    print(f"\ntrained in {result.seconds['total']:.1f}s; wrote {', '.join(p.name for p in paths)} "
+          f"to {cfg.output.model_dir}")
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from churnmodel.modeling.model import ChurnModel
+    from churnmodel.scoring import check_output_path, write_table
+
+    cfg = _config(args)
+    out = check_output_path(args.out, args.overwrite)
+    model = ChurnModel.load(args.model or cfg.output.model_dir)
+    tables = _load_tables(cfg)
+    as_of = pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
+    scores = model.score(tables, as_of)
+    write_table(scores, out)
+    print(f"scored {len(scores):,} customers active at {as_of.date()} "
+          f"(mean churn probability {scores['churn_probability'].mean():.3f}); wrote {out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="churnmodel", description=__doc__.split("\n")[0])
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", help="TOML config file (default: built-in defaults, "
+                                         "embedded synthetic data in data/default)")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    data = sub.add_parser("data", help="data utilities").add_subparsers(dest="data_cmd", required=True)
+    synth = data.add_parser("synth", help="generate the embedded synthetic data set")
+    common(synth)
+    synth.add_argument("--customers", type=int, help="number of customers (default 20000)")
+    synth.add_argument("--seed", type=int, help="random seed (default 42)")
+    synth.add_argument("--end", type=_parse_date, help="last day of the history (2025-12-31)")
+    synth.add_argument("--out", help="output directory (default data/default)")
+    synth.set_defaults(func=cmd_data_synth)
+
+    tr = sub.add_parser("train", help="train, compare with baselines, export the champion")
+    common(tr)
+    tr.add_argument("--as-of", type=_parse_date, help="ignore every event after this date "
+                    "(backtesting); default: the latest event")
+    tr.add_argument("--seed", type=int, help="random seed (default from config: 42)")
+    tr.add_argument("--model-dir", help="where to export the model (default models/churn)")
+    tr.set_defaults(func=cmd_train)
+
+    sc = sub.add_parser("score", help="score every active customer at a date")
+    common(sc)
+    sc.add_argument("--as-of", type=_parse_date, help="scoring date (default: the latest event)")
+    sc.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    sc.add_argument("--model", help="model directory (default models/churn)")
+    sc.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    sc.set_defaults(func=cmd_score)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.debug:
+        warnings.filterwarnings("ignore", category=UserWarning)
+    try:
+        args.func(args)
+    except ChurnModelError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

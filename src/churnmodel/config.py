@@ -1,0 +1,235 @@
+"""One configuration, loaded once from TOML into frozen, typed objects.
+
+Every section has defaults, so an empty file (or none) is a valid configuration that
+trains on the embedded synthetic data. Unknown keys are errors that suggest the nearest
+valid key: a typo must never silently fall back to a default.
+
+Relative paths are resolved against the directory of the config file (or the current
+directory when there is no file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from churnmodel.data.contracts import CONTRACTS
+from churnmodel.errors import ConfigError, nearest
+
+SOURCE_OPTIONS = ("path", "query", "sep", "encoding", "date_format")
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Where one table comes from and how its columns map onto the contract."""
+
+    path: Path | None = None
+    query: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)  # canonical -> source name
+    sep: str | None = None
+    encoding: str | None = None
+    date_format: str | None = None
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    customers: int = 20_000
+    seed: int = 42
+    end: str = "2025-12-31"
+    years: int = 3
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dir: Path = Path("data/default")
+    tables: Mapping[str, TableSource] = field(default_factory=dict)
+    synthetic: SynthConfig = field(default_factory=SynthConfig)
+
+    @property
+    def uses_default(self) -> bool:
+        """True when no table is configured: the embedded synthetic data in ``dir`` is used."""
+        return not self.tables
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    horizon_days: int = 90
+    activity_lookback_days: int = 365
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    as_of: str | None = None
+    n_cutoffs: int = 15
+    cutoff_step_months: int = 1
+    embargo: bool = True
+    max_customers_per_cutoff: int | None = None
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    builders: tuple[str, ...] = ("rfm", "satisfaction", "service", "profile")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    candidates: tuple[str, ...] = ("lightgbm", "logistic_rfm", "recency", "bgnbd")
+    calibration: str = "sigmoid"
+    n_jobs: int = 2
+    num_leaves: int = 31
+    learning_rate: float = 0.05
+    n_estimators: int = 2000
+    early_stopping_rounds: int = 100
+    min_child_samples: int = 100
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.8
+    lambda_l2: float = 1.0
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    model_dir: Path = Path("models/churn")
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-serialisable view (paths as strings) for logging and metadata."""
+
+        def plain(v: Any) -> Any:
+            if dataclasses.is_dataclass(v) and not isinstance(v, type):
+                return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+            if isinstance(v, Mapping):
+                return {k: plain(x) for k, x in v.items()}
+            if isinstance(v, tuple | list):
+                return [plain(x) for x in v]
+            if isinstance(v, Path):
+                return str(v)
+            return v
+
+        return plain(self)
+
+
+def _build(cls: type, raw: Mapping[str, Any], where: str, base: Path) -> Any:
+    """Instantiate dataclass ``cls`` from ``raw``, rejecting unknown keys and wrong types."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ConfigError(
+                f"unknown key '{key}' in [{where}].{nearest(key, fields)} "
+                f"Valid keys: {', '.join(fields)}."
+            )
+        default = getattr(cls(), key)
+        kwargs[key] = _coerce(value, default, f"{where}.{key}", base)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, default: Any, where: str, base: Path) -> Any:
+    if dataclasses.is_dataclass(default):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"[{where}] must be a table (section), got {value!r}.")
+        return _build(type(default), value, where, base)
+    if isinstance(default, Path):
+        p = Path(value)
+        return p if p.is_absolute() else base / p
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}.")
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            raise ConfigError(f"{where} must be a list of strings, got {value!r}.")
+        return tuple(value)
+    if isinstance(default, int) and not isinstance(value, int | bool):
+        raise ConfigError(f"{where} must be an integer, got {value!r}.")
+    if isinstance(default, float) and not isinstance(value, int | float):
+        raise ConfigError(f"{where} must be a number, got {value!r}.")
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}.")
+    return value
+
+
+def _table_source(name: str, raw: Mapping[str, Any], base: Path) -> TableSource:
+    contract = CONTRACTS[name]
+    opts: dict[str, Any] = {}
+    columns: dict[str, str] = {}
+    for key, value in raw.items():
+        if key in SOURCE_OPTIONS:
+            opts[key] = value
+        elif key in contract.columns:
+            if not isinstance(value, str):
+                raise ConfigError(
+                    f"[data.{name}] {key} must name a column of your file (a string), "
+                    f"got {value!r}."
+                )
+            columns[key] = value
+        else:
+            valid = SOURCE_OPTIONS + contract.columns
+            raise ConfigError(
+                f"unknown key '{key}' in [data.{name}].{nearest(key, valid)} "
+                f"Valid keys: options {', '.join(SOURCE_OPTIONS)}; "
+                f"columns {', '.join(contract.columns)}."
+            )
+    if ("path" in opts) == ("query" in opts):
+        raise ConfigError(f"[data.{name}] needs exactly one of 'path' (CSV/Parquet) or 'query'.")
+    path = opts.pop("path", None)
+    if path is not None:
+        path = Path(path) if Path(path).is_absolute() else base / path
+    return TableSource(path=path, columns=columns, **opts)
+
+
+def config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> Config:
+    """Build a :class:`Config` from a parsed TOML mapping (see module docstring)."""
+    base = base or Path.cwd()
+    raw = dict(raw)
+    data_raw = dict(raw.pop("data", {}) or {})
+    tables: dict[str, TableSource] = {}
+    for name in list(data_raw):
+        if name in CONTRACTS:
+            tables[name] = _table_source(name, data_raw.pop(name), base)
+    if tables and "transactions" not in tables:
+        raise ConfigError(
+            "[data] configures tables but not [data.transactions]; transactions are the one "
+            "mandatory table. Add a [data.transactions] section with its path and columns."
+        )
+    data = _build(DataConfig, data_raw, "data", base)
+    data = dataclasses.replace(data, tables=tables)
+    cfg = _build(Config, raw, "config", base)
+    return dataclasses.replace(cfg, data=data)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read a TOML config file; ``None`` gives the defaults (embedded synthetic data)."""
+    if path is None:
+        return Config(data=DataConfig(dir=Path.cwd() / "data/default"),
+                      output=OutputConfig(model_dir=Path.cwd() / "models/churn"))
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist.")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}.") from None
+    return config_from_dict(raw, base=p.resolve().parent)
+
+
+def with_overrides(cfg: Config, **sections: Mapping[str, Any]) -> Config:
+    """Return ``cfg`` with some fields replaced, e.g. ``training={"as_of": "2025-06-30"}``."""
+    for name, values in sections.items():
+        values = {k: v for k, v in values.items() if v is not None}
+        if values:
+            cfg = dataclasses.replace(cfg, **{name: dataclasses.replace(getattr(cfg, name), **values)})
+    return cfg

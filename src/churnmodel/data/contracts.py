@@ -1,0 +1,68 @@
+"""The four input tables and the columns each must (or may) have.
+
+These contracts are the single source of truth for loading, validation, the column
+mapping in the config and the documentation. Column names here are *canonical*: a
+user's own names are mapped onto them (``[data.transactions] customer_id = "cust"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TableContract:
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    datetime_columns: tuple[str, ...]
+    numeric_columns: tuple[str, ...]
+    text_columns: tuple[str, ...]
+    mandatory: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+
+TRANSACTIONS = TableContract(
+    name="transactions",
+    required=("customer_id", "ts", "amount"),
+    optional=("order_id", "category", "channel", "quantity"),
+    datetime_columns=("ts",),
+    numeric_columns=("amount", "quantity"),
+    text_columns=("order_id", "category", "channel"),
+    mandatory=True,
+)
+FEEDBACK = TableContract(
+    name="feedback",
+    required=("customer_id", "ts"),
+    optional=("csat", "nps", "comment"),
+    datetime_columns=("ts",),
+    numeric_columns=("csat", "nps"),
+    text_columns=("comment",),
+)
+TICKETS = TableContract(
+    name="tickets",
+    required=("customer_id", "opened_ts"),
+    optional=("resolved_ts", "category", "is_complaint"),
+    datetime_columns=("opened_ts", "resolved_ts"),
+    numeric_columns=(),
+    text_columns=("category",),
+)
+CUSTOMERS = TableContract(
+    name="customers",
+    required=("customer_id",),
+    optional=("signup_ts", "region", "channel", "loyalty_tier", "churned_ts"),
+    datetime_columns=("signup_ts", "churned_ts"),
+    numeric_columns=(),
+    text_columns=("region", "channel", "loyalty_tier"),
+)
+
+CONTRACTS: dict[str, TableContract] = {
+    c.name: c for c in (TRANSACTIONS, FEEDBACK, TICKETS, CUSTOMERS)
+}
+
+# Valid ranges of satisfaction scores (inclusive).
+CSAT_RANGE = (1, 5)
+NPS_RANGE = (0, 10)

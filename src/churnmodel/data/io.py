@@ -1,0 +1,316 @@
+"""Loading user tables (CSV, Parquet or a DuckDB SQL query) into validated :class:`Tables`.
+
+The column mapping of the config renames the user's columns onto the contract; then each
+table is coerced to its types and validated. Every problem raises :class:`DataError`
+naming the table, the column, how many rows are affected, an example and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from churnmodel.config import Config, TableSource
+from churnmodel.data.contracts import CONTRACTS, CSAT_RANGE, NPS_RANGE, TableContract
+from churnmodel.data.tables import Tables
+from churnmodel.errors import DataError, nearest
+
+# Integers in this range are read as YYYYMMDD dates, above it as Unix epoch seconds.
+_YYYYMMDD = (19000101, 21001231)
+_TRUE = {"1", "true", "t", "yes", "y"}
+_FALSE = {"0", "false", "f", "no", "n", ""}
+
+
+def read_source(name: str, src: TableSource) -> pd.DataFrame:
+    """Read one table as the user stored it (no renaming, no coercion)."""
+    if src.query is not None:
+        import duckdb
+
+        try:
+            return duckdb.sql(src.query).df()
+        except duckdb.Error as exc:
+            raise DataError(name, None, f"the SQL query failed: {exc}",
+                            "check the query in [data." + name + "] query") from None
+    assert src.path is not None
+    path = Path(src.path)
+    if not path.exists():
+        raise DataError(name, None, f"file {str(path)!r} does not exist",
+                        f"set [data.{name}] path to an existing CSV or Parquet file")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            raise DataError(name, None, f"cannot read Parquet file {str(path)!r} ({exc})",
+                            "re-export the file; it looks truncated or corrupt") from None
+    if suffix in (".csv", ".txt", ".tsv", ".gz"):
+        return _read_csv(name, path, src)
+    raise DataError(name, None, f"unsupported file type {suffix!r} for {str(path)!r}",
+                    "use .csv or .parquet (or a [data." + name + "] query)")
+
+
+def _read_csv(name: str, path: Path, src: TableSource) -> pd.DataFrame:
+    id_col = src.columns.get("customer_id", "customer_id")
+    # BOM-tolerant utf-8 by default; ids stay text so leading zeros survive.
+    encoding = src.encoding or "utf-8-sig"
+    sep = src.sep or ("\t" if path.suffix.lower() == ".tsv" else ",")
+    try:
+        df = pd.read_csv(path, sep=sep, encoding=encoding, dtype={id_col: str},
+                         low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise DataError(name, None, f"{str(path)!r} is not valid {encoding} ({exc.reason} at "
+                        f"byte {exc.start})",
+                        f"set [data.{name}] encoding = \"latin-1\" (or the file's encoding)") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(name, None, f"cannot parse CSV {str(path)!r}: {exc}",
+                        f"check the delimiter; set [data.{name}] sep = \";\" if needed") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(name, None, f"{str(path)!r} is empty", "export the table with a header "
+                        "row and at least one data row") from None
+    if df.shape[1] == 1 and sep == ",":
+        header = str(df.columns[0])
+        for cand in (";", "\t", "|"):
+            if cand in header:
+                raise DataError(name, None, f"{str(path)!r} has a single column {header!r}: "
+                                f"it looks delimited by {cand!r}",
+                                f"set [data.{name}] sep = {cand!r}")
+    return df
+
+
+def apply_mapping(name: str, df: pd.DataFrame, columns: dict[str, str] | None) -> pd.DataFrame:
+    """Rename user columns onto the contract and keep only contract columns."""
+    contract = CONTRACTS[name]
+    mapping = dict(columns or {})
+    for canon, source in mapping.items():
+        if source not in df.columns:
+            raise DataError(name, canon, f"is mapped to column {source!r}, which the file does "
+                            f"not have.{nearest(source, map(str, df.columns))} Columns present: "
+                            f"{', '.join(map(str, df.columns[:20]))}",
+                            f"set [data.{name}] {canon} = \"<one of the columns present>\"")
+    rename = {src: canon for canon, src in mapping.items()}
+    out = df.rename(columns=rename)
+    missing = [c for c in contract.required if c not in out.columns]
+    if missing:
+        c = missing[0]
+        raise DataError(name, c, f"required column is missing.{nearest(c, map(str, df.columns))} "
+                        f"Columns present: {', '.join(map(str, df.columns[:20]))}",
+                        f"add it or map it in the config: [data.{name}] {c} = \"<your column>\"")
+    return out[[c for c in contract.columns if c in out.columns]]
+
+
+def parse_datetime(s: pd.Series, table: str, column: str,
+                   date_format: str | None = None) -> pd.Series:
+    """Parse a column of dates: datetimes, ISO strings, YYYYMMDD integers, epoch seconds.
+
+    Zoned values are converted to UTC and made naive so every table compares alike.
+    """
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.astype("datetime64[ns]")
+    notnull = s.notna()
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        v = s[notnull]
+        if len(v) and (v % 1 != 0).any() and v.max() < 1e8:
+            _bad_dates(table, column, s, pd.Series(True, index=v.index), date_format)
+        if len(v) and v.between(*_YYYYMMDD).all():
+            parsed = pd.to_datetime(s.astype("Int64").astype("string"), format="%Y%m%d",
+                                    errors="coerce")
+        elif len(v) and (v > 1e8).all():
+            unit = "ms" if v.max() > 1e11 else "s"
+            parsed = pd.to_datetime(s, unit=unit, errors="coerce")
+        else:
+            parsed = pd.Series(pd.NaT, index=s.index)
+    else:
+        text = s.astype("string").str.strip()
+        if date_format is not None:
+            parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
+        elif text[notnull].str.fullmatch(r"\d{8}").all():
+            parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce", utc=True)
+        else:
+            parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+            if (parsed.isna() & notnull).any():
+                retry = pd.to_datetime(text, format="mixed", errors="coerce", utc=True)
+                parsed = parsed.fillna(retry)
+        parsed = parsed.dt.tz_localize(None)
+    bad = parsed.isna() & notnull
+    if bad.any():
+        _bad_dates(table, column, s, bad, date_format)
+    return parsed.astype("datetime64[ns]")
+
+
+def _bad_dates(table: str, column: str, s: pd.Series, bad: pd.Series,
+               date_format: str | None) -> None:
+    hint = (f"the values do not match date_format {date_format!r}; fix the format"
+            if date_format else
+            f"use ISO dates (2025-03-31 or 2025-03-31T14:05:00), YYYYMMDD integers or epoch "
+            f"seconds, or set [data.{table}] date_format = \"%d/%m/%Y\" (strptime codes)")
+    raise DataError(table, column, "has values that are not dates", hint,
+                    n_rows=int(bad.sum()), example=s[bad].iloc[0])
+
+
+def _numeric(df: pd.DataFrame, table: str, column: str, allow_null: bool) -> pd.Series:
+    s = df[column]
+    num = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_numeric_dtype(s) else s
+    num = num.astype("float64")
+    not_number = num.isna() & s.notna()
+    if not_number.any():
+        raise DataError(table, column, "has values that are not numbers",
+                        "remove currency symbols / thousands separators, or fix the rows",
+                        n_rows=int(not_number.sum()), example=s[not_number].iloc[0])
+    if not allow_null and num.isna().any():
+        raise DataError(table, column, "has empty values", "fill or drop those rows",
+                        n_rows=int(num.isna().sum()))
+    inf = np.isinf(num.to_numpy())
+    if inf.any():
+        raise DataError(table, column, "has infinite values", "fix or drop those rows",
+                        n_rows=int(inf.sum()), example=float(num[inf].iloc[0]))
+    return num
+
+
+def _boolean(df: pd.DataFrame, table: str, column: str) -> pd.Series:
+    s = df[column]
+    if pd.api.types.is_bool_dtype(s):
+        return s.fillna(False).astype(bool)
+    text = s.astype("string").str.strip().str.lower().fillna("")
+    bad = ~text.isin(_TRUE | _FALSE)
+    if bad.any():
+        raise DataError(table, column, "has values that are not true/false",
+                        "use true/false, yes/no or 1/0", n_rows=int(bad.sum()),
+                        example=s[bad].iloc[0])
+    return text.isin(_TRUE)
+
+
+def coerce_and_validate(name: str, df: pd.DataFrame, date_format: str | None = None) -> pd.DataFrame:
+    """Coerce a mapped table to its contract types and check every rule of the contract."""
+    contract: TableContract = CONTRACTS[name]
+    if len(df) == 0:
+        raise DataError(name, None, "is empty", "export the table with at least one row, or "
+                        "remove it from the config (only transactions are mandatory)")
+    out = df.copy()
+    ids = out["customer_id"]
+    if ids.isna().any():
+        raise DataError(name, "customer_id", "has empty customer ids", "fill or drop those rows",
+                        n_rows=int(ids.isna().sum()))
+    for col in contract.datetime_columns:
+        if col in out.columns:
+            out[col] = parse_datetime(out[col], name, col, date_format)
+            required = col in contract.required
+            if required and out[col].isna().any():
+                raise DataError(name, col, "has empty dates", "fill or drop those rows",
+                                n_rows=int(out[col].isna().sum()))
+    for col in contract.numeric_columns:
+        if col in out.columns:
+            out[col] = _numeric(out, name, col, allow_null=col not in contract.required)
+    for col in contract.text_columns:
+        if col in out.columns:
+            out[col] = out[col].astype("string")
+    _check_rules(name, out)
+    return out.reset_index(drop=True)
+
+
+def _check_rules(name: str, df: pd.DataFrame) -> None:
+    if name == "feedback":
+        if "csat" not in df.columns and "nps" not in df.columns:
+            raise DataError(name, None, "has neither a 'csat' nor an 'nps' column",
+                            "map at least one: [data.feedback] csat = \"<your column>\"")
+        for col, (lo, hi) in (("csat", CSAT_RANGE), ("nps", NPS_RANGE)):
+            if col in df.columns:
+                bad = df[col].notna() & ~df[col].between(lo, hi)
+                if bad.any():
+                    raise DataError(name, col, f"has scores outside {lo}-{hi}",
+                                    f"rescale the scores to {lo}-{hi} or drop those rows",
+                                    n_rows=int(bad.sum()), example=float(df.loc[bad, col].iloc[0]))
+    if name == "tickets":
+        if "is_complaint" in df.columns:
+            df["is_complaint"] = _boolean(df, name, "is_complaint")
+        if "resolved_ts" in df.columns:
+            bad = df["resolved_ts"] < df["opened_ts"]
+            if bad.any():
+                raise DataError(name, "resolved_ts", "is earlier than opened_ts",
+                                "check the two columns are not swapped; fix those rows",
+                                n_rows=int(bad.sum()), example=str(df.loc[bad, "resolved_ts"].iloc[0]))
+    if name == "customers":
+        dup = df["customer_id"].duplicated()
+        if dup.any():
+            raise DataError(name, "customer_id", "has duplicate customer ids (one row per "
+                            "customer expected)", "deduplicate the customers table",
+                            n_rows=int(dup.sum()), example=df.loc[dup, "customer_id"].iloc[0])
+
+
+def _unify_ids(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Give customer_id one dtype everywhere: int64 if every table's ids are integers."""
+
+    def as_int(s: pd.Series) -> pd.Series | None:
+        if pd.api.types.is_integer_dtype(s):
+            return s.astype("int64")
+        if pd.api.types.is_float_dtype(s) and (s % 1 == 0).all():
+            return s.astype("int64")
+        if pd.api.types.is_string_dtype(s) or s.dtype == object:
+            txt = s.astype("string")
+            # leading zeros carry meaning in ids: keep those as text
+            if txt.str.fullmatch(r"0|[1-9]\d{0,17}").all():
+                return txt.astype("int64")
+        return None
+
+    ints = {k: as_int(v["customer_id"]) for k, v in frames.items()}
+    if all(v is not None for v in ints.values()):
+        return {k: v.assign(customer_id=ints[k]) for k, v in frames.items()}
+    return {k: v.assign(customer_id=v["customer_id"].astype("string")) for k, v in frames.items()}
+
+
+def tables_from_frames(
+    frames: dict[str, pd.DataFrame],
+    columns: dict[str, dict[str, str]] | None = None,
+    date_formats: dict[str, str | None] | None = None,
+) -> Tables:
+    """Validate in-memory frames (user column names + optional mapping) into :class:`Tables`.
+
+    >>> import pandas as pd
+    >>> tx = pd.DataFrame({"cust": ["a", "b"], "day": [20250101, 20250102], "usd": [5, 7]})
+    >>> t = tables_from_frames({"transactions": tx},
+    ...                        {"transactions": {"customer_id": "cust", "ts": "day", "amount": "usd"}})
+    >>> t.transactions["ts"].dt.strftime("%Y-%m-%d").tolist()
+    ['2025-01-01', '2025-01-02']
+    """
+    if "transactions" not in frames:
+        raise DataError("transactions", None, "is missing", "provide a transactions table "
+                        "(customer_id, ts, amount); it is the one mandatory table")
+    out: dict[str, pd.DataFrame] = {}
+    for name, df in frames.items():
+        if name not in CONTRACTS:
+            raise DataError(name, None, f"is not a known table.{nearest(name, CONTRACTS)}",
+                            f"use one of {', '.join(CONTRACTS)}")
+        mapped = apply_mapping(name, df, (columns or {}).get(name))
+        out[name] = coerce_and_validate(name, mapped, (date_formats or {}).get(name))
+    out = _unify_ids(out)
+    return Tables(**out)
+
+
+def load_tables(cfg: Config) -> Tables:
+    """Load every configured table (or the embedded default data) and validate it."""
+    if cfg.data.uses_default:
+        return load_default_tables(cfg.data.dir)
+    frames, columns, formats = {}, {}, {}
+    for name, src in cfg.data.tables.items():
+        frames[name] = read_source(name, src)
+        columns[name] = dict(src.columns)
+        formats[name] = src.date_format
+    return tables_from_frames(frames, columns, formats)
+
+
+def load_default_tables(directory: Path) -> Tables:
+    """Load the synthetic tables written by ``churnmodel data synth`` into ``directory``."""
+    directory = Path(directory)
+    if not (directory / "transactions.parquet").exists():
+        raise DataError("transactions", None, f"no data in {str(directory)!r}",
+                        "run `churnmodel data synth` (or `make data`) first, or configure "
+                        "your own tables in a config file with [data.transactions]")
+    frames = {
+        name: pd.read_parquet(directory / f"{name}.parquet")
+        for name in CONTRACTS
+        if (directory / f"{name}.parquet").exists()
+    }
+    return tables_from_frames(frames)

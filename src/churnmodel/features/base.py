@@ -1,0 +1,101 @@
+"""The builder registry and the shared machinery every feature family uses.
+
+A builder is a small function ``(tables, cutoff, customers) -> DataFrame`` indexed by
+``customer_id`` with one row per customer in ``customers`` (the population at the
+cutoff). It sees only events dated on or before the cutoff day. Builders are registered
+by name and chosen in the config (``[features] builders = [...]``); a builder whose
+table is absent is skipped, so transaction-only data still trains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from churnmodel.data.tables import Tables
+from churnmodel.errors import ConfigError, nearest
+
+Builder = Callable[[Tables, pd.Timestamp, pd.Index], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class FeatureFamily:
+    name: str
+    build: Builder
+    needs: tuple[str, ...]  # tables that must be present
+    doc: str
+
+
+REGISTRY: dict[str, FeatureFamily] = {}
+
+
+def register(name: str, needs: tuple[str, ...]) -> Callable[[Builder], Builder]:
+    """Register a builder under ``name``; ``needs`` lists the tables it reads."""
+
+    def deco(fn: Builder) -> Builder:
+        REGISTRY[name] = FeatureFamily(name, fn, needs, (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return deco
+
+
+def available_builders(tables: Tables, names: Sequence[str]) -> list[str]:
+    """The requested builders whose tables are present (unknown names are an error)."""
+    out = []
+    for name in names:
+        if name not in REGISTRY:
+            raise ConfigError(f"unknown feature builder '{name}'.{nearest(name, REGISTRY)} "
+                              f"Known builders: {', '.join(REGISTRY)}.")
+        if all(tables.has(t) for t in REGISTRY[name].needs):
+            out.append(name)
+    return out
+
+
+def build_features(
+    tables: Tables,
+    cutoff: pd.Timestamp | str,
+    customers: pd.Index,
+    builders: Sequence[str] = ("rfm", "satisfaction", "service", "profile"),
+) -> pd.DataFrame:
+    """All requested feature families at ``cutoff`` for ``customers``, side by side.
+
+    Builders whose input tables are missing are skipped silently by design (the set that
+    ran is visible in the columns); unknown builder names raise :class:`ConfigError`.
+    """
+    cutoff = pd.Timestamp(cutoff).normalize()
+    frames = [REGISTRY[n].build(tables, cutoff, customers) for n in
+              available_builders(tables, builders)]
+    if not frames:
+        return pd.DataFrame(index=customers)
+    out = pd.concat(frames, axis=1)
+    return out.loc[customers]
+
+
+def run_sql(sql: str, params: dict, **frames: pd.DataFrame) -> pd.DataFrame:
+    """Run DuckDB ``sql`` over pandas ``frames`` (registered under their keyword names).
+
+    DuckDB does the heavy grouping: measured 3-5x faster than pandas and a fraction of
+    its memory on 20M transactions (DESIGN.md); the result comes back as pandas.
+    """
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads TO 2")
+        for name, df in frames.items():
+            con.register(name, df)
+        return con.execute(sql, params).df()
+    finally:
+        con.close()
+
+
+def population_frame(customers: pd.Index) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": customers.to_numpy()})
+
+
+def finish(df: pd.DataFrame, customers: pd.Index) -> pd.DataFrame:
+    """Index by customer_id in the population's order (and dtype)."""
+    df = df.set_index("customer_id")
+    df.index = df.index.astype(customers.dtype)
+    return df.reindex(customers)

@@ -1,0 +1,104 @@
+"""Stacking cutoffs into a training set, and splitting it in time.
+
+Cutoffs are month starts, one a month, the latest being the last month start whose label
+window ends by the as-of date. The latest cutoff is the test cutoff; validation is the
+latest cutoff whose label window ends before the test cutoff, and training uses cutoffs
+whose windows end before the validation cutoff. This *embargo* is what a model deployed on
+the test date would really have known: no label of a training row looks past the date it
+is evaluated on. Never a random split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from churnmodel.data.tables import Tables
+from churnmodel.errors import DataError
+from churnmodel.features import build_features
+from churnmodel.labels import active_customers, churn_labels
+
+
+def cutoff_dates(as_of: pd.Timestamp | str, horizon_days: int, n_cutoffs: int,
+                 step_months: int = 1) -> list[pd.Timestamp]:
+    """Month-start cutoffs, oldest first, whose label windows end by ``as_of``.
+
+    >>> [str(c.date()) for c in cutoff_dates("2025-12-31", 90, 3)]
+    ['2025-08-01', '2025-09-01', '2025-10-01']
+    """
+    latest = pd.Timestamp(as_of).normalize() - pd.Timedelta(days=horizon_days)
+    last = latest.to_period("M").to_timestamp()  # month start on or before `latest`
+    return [last - pd.DateOffset(months=step_months * k) for k in range(n_cutoffs)][::-1]
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[pd.Timestamp]
+    valid: pd.Timestamp
+    test: pd.Timestamp
+
+
+def time_split(cutoffs: Sequence[pd.Timestamp], horizon_days: int, embargo: bool = True) -> Split:
+    """Test = latest cutoff; validation and training before it, with the embargo above.
+
+    >>> cs = [pd.Timestamp(f"2025-{m:02d}-01") for m in range(1, 11)]
+    >>> s = time_split(cs, 90)
+    >>> str(s.test.date()), str(s.valid.date()), [str(c.date()) for c in s.train][-1]
+    ('2025-10-01', '2025-07-01', '2025-04-01')
+    """
+    cs = sorted(cutoffs)
+    gap = pd.Timedelta(days=horizon_days if embargo else 0)
+    test = cs[-1]
+    valid = [c for c in cs[:-1] if c + gap <= test]
+    if not valid:
+        raise DataError("transactions", "ts", f"{len(cs)} cutoffs are too few for a train / "
+                        "validation / test split in time", "add history or raise [training] n_cutoffs")
+    v = valid[-1]
+    train = [c for c in cs if c + gap <= v and c < v]
+    if not train:
+        raise DataError("transactions", "ts", f"no training cutoff lies {horizon_days} days before "
+                        f"the validation cutoff {v.date()}",
+                        "raise [training] n_cutoffs, or provide more history")
+    return Split(train=train, valid=v, test=test)
+
+
+def cutoff_frame(tables: Tables, cutoff: pd.Timestamp, builders: Sequence[str],
+                 horizon_days: int, activity_lookback_days: int,
+                 max_customers: int | None = None, seed: int = 0,
+                 with_labels: bool = True) -> pd.DataFrame:
+    """Features (and the label) of the active population at one cutoff.
+
+    Index: ``(cutoff, customer_id)``; columns: features, then ``churned`` if labelled.
+    """
+    pop = active_customers(tables, cutoff, activity_lookback_days)
+    if max_customers is not None and len(pop) > max_customers:
+        rng = np.random.default_rng([seed, int(cutoff.value // 10**9)])
+        pop = pop[np.sort(rng.choice(len(pop), max_customers, replace=False))]
+    feats = build_features(tables, cutoff, pop, builders)
+    if with_labels:
+        feats["churned"] = churn_labels(tables, cutoff, pop, horizon_days)
+    feats.index = pd.MultiIndex.from_arrays(
+        [np.full(len(pop), cutoff), pop], names=["cutoff", "customer_id"])
+    return feats
+
+
+def training_set(tables: Tables, cutoffs: Sequence[pd.Timestamp], builders: Sequence[str],
+                 horizon_days: int = 90, activity_lookback_days: int = 365,
+                 max_customers_per_cutoff: int | None = None, seed: int = 0,
+                 progress: bool = False) -> pd.DataFrame:
+    """Stack :func:`cutoff_frame` over ``cutoffs`` (one row per customer and cutoff)."""
+    it = cutoffs
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(cutoffs, desc="features per cutoff", unit="cutoff", leave=False)
+    frames = [cutoff_frame(tables, c, builders, horizon_days, activity_lookback_days,
+                           max_customers_per_cutoff, seed) for c in it]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        raise DataError("transactions", "ts", "no customer is active at any training cutoff",
+                        "check the as-of date and [labels] activity_lookback_days")
+    return pd.concat(frames)

@@ -1,0 +1,46 @@
+"""Shared fixtures: synthetic data sets generated once per test session."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from churnmodel.config import Config, DataConfig, ModelConfig, OutputConfig
+from churnmodel.data.io import load_default_tables
+from churnmodel.data.synthetic import generate, write_synthetic
+from churnmodel.modeling.train import train
+
+
+@pytest.fixture(scope="session")
+def default_data_dir(tmp_path_factory) -> Path:
+    """The synthetic default exactly as `make train` generates it (20,000 customers)."""
+    d = tmp_path_factory.mktemp("default")
+    write_synthetic(d, generate())
+    return d
+
+
+@pytest.fixture(scope="session")
+def default_training(default_data_dir, tmp_path_factory):
+    """One training run on the synthetic default, shared by the model-quality tests."""
+    import pandas as pd
+
+    warnings.filterwarnings("ignore", category=UserWarning)
+    cfg = Config(data=DataConfig(dir=default_data_dir),
+                 output=OutputConfig(model_dir=tmp_path_factory.mktemp("model")))
+    tables = load_default_tables(default_data_dir)
+    return train(tables, cfg, oracle=pd.read_parquet(default_data_dir / "oracle.parquet"))
+
+
+@pytest.fixture(scope="session")
+def small_data_dir(tmp_path_factory) -> Path:
+    """A small synthetic set (2,000 customers) for fast end-to-end and determinism tests."""
+    d = tmp_path_factory.mktemp("small")
+    write_synthetic(d, generate(customers=2_000, seed=7))
+    return d
+
+
+@pytest.fixture
+def fast_model_config() -> ModelConfig:
+    return ModelConfig(n_estimators=200, early_stopping_rounds=30)

@@ -1,0 +1,89 @@
+"""End to end through the real command line: synth -> train -> score, and user CSVs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from churnmodel.data.synthetic import generate
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "churnmodel.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("project")
+    (d / "config.toml").write_text(
+        '[data]\ndir = "data"\n[data.synthetic]\ncustomers = 1500\nseed = 11\n'
+        '[model]\nn_estimators = 300\n[output]\nmodel_dir = "model"\n')
+    return d
+
+
+def test_synth_train_score_round_trip(project):
+    r = run("data", "synth", "--config", "config.toml", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert (project / "data" / "transactions.parquet").exists()
+
+    r = run("train", "--config", "config.toml", "--quiet", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "oracle (true probability)" in r.stdout and "baseline: bgnbd" in r.stdout
+    assert (project / "model" / "metrics.json").exists()
+
+    r = run("score", "--config", "config.toml", "--as-of", "2025-11-30", "--out", "s.parquet",
+            cwd=project)
+    assert r.returncode == 0, r.stderr
+    scores = pd.read_parquet(project / "s.parquet")
+    assert list(scores.columns) == ["customer_id", "churn_probability"]
+    assert scores["customer_id"].is_unique and scores["churn_probability"].between(0, 1).all()
+
+
+def test_score_refuses_to_overwrite_without_the_flag(project):
+    (project / "exists.csv").write_text("x\n")
+    r = run("score", "--config", "config.toml", "--out", "exists.csv", cwd=project)
+    assert r.returncode == 2 and "--overwrite" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_train_as_of_ignores_later_events(project):
+    r = run("train", "--config", "config.toml", "--quiet", "--as-of", "2025-06-30",
+            "--model-dir", "model_june", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "test 2025-04-01" in r.stdout  # latest month start with a complete 90-day window
+
+
+def test_minimal_config_trains_and_scores_a_transaction_only_csv(tmp_path):
+    d = generate(customers=1500, seed=5)
+    tx = d.transactions
+    pd.DataFrame({
+        "cust": tx["customer_id"].map(lambda i: f"C{i}"),
+        "order_date": tx["ts"].dt.strftime("%Y%m%d").astype(int),
+        "dollars": tx["amount"],
+    }).to_csv(tmp_path / "orders.csv", index=False)
+    (tmp_path / "churn.toml").write_text(
+        '[data.transactions]\npath = "orders.csv"\ncustomer_id = "cust"\n'
+        'ts = "order_date"\namount = "dollars"\n')
+    r = run("train", "--config", "churn.toml", "--quiet", "--model-dir", "m", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "champion" in r.stdout
+    r = run("score", "--config", "churn.toml", "--model", "m", "--out", "scores.csv", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert scores["customer_id"].str.startswith("C").all()
+
+
+def test_bad_input_prints_one_clear_line_and_exits_2(tmp_path):
+    pd.DataFrame({"cust": ["a"], "day": ["not a date"], "usd": [3.0]}).to_csv(
+        tmp_path / "o.csv", index=False)
+    (tmp_path / "c.toml").write_text(
+        '[data.transactions]\npath = "o.csv"\ncustomer_id = "cust"\nts = "day"\namount = "usd"\n')
+    r = run("train", "--config", "c.toml", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "table 'transactions', column 'ts'" in r.stderr and "'not a date'" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,53 @@
+"""Behaviour of a trained model: determinism, direction, input checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnmodel.config import Config, DataConfig, ModelConfig, TrainingConfig
+from churnmodel.data.io import load_default_tables
+from churnmodel.errors import ModelInputError
+from churnmodel.modeling.train import train
+
+
+def _train(data_dir, seed: int, model_cfg: ModelConfig):
+    cfg = Config(data=DataConfig(dir=data_dir), model=model_cfg,
+                 training=TrainingConfig(seed=seed))
+    return train(load_default_tables(data_dir), cfg)
+
+
+def test_two_trainings_with_the_same_seed_give_identical_predictions(small_data_dir, fast_model_config):
+    a = _train(small_data_dir, 3, fast_model_config)
+    b = _train(small_data_dir, 3, fast_model_config)
+    tables = load_default_tables(small_data_dir)
+    sa = a.model.score(tables, "2025-12-31")
+    sb = b.model.score(tables, "2025-12-31")
+    pd.testing.assert_frame_equal(sa, sb)
+    assert a.test_metrics == b.test_metrics
+
+
+def test_more_days_since_last_purchase_never_lowers_risk_on_average(default_training, default_data_dir):
+    model = default_training.model
+    X = model.features(load_default_tables(default_data_dir), "2025-12-31").head(2000)
+    base = model.predict_proba(X)
+    later = X.assign(recency_days=X["recency_days"] + 120,
+                     overdue_ratio=(X["recency_days"] + 120) / X["gap_mean_days"])
+    assert model.predict_proba(later).mean() > base.mean() + 0.05
+
+
+def test_a_feature_frame_without_a_trained_column_is_refused_with_its_name(default_training,
+                                                                           default_data_dir):
+    model = default_training.model
+    X = model.features(load_default_tables(default_data_dir), "2025-12-31").head(5)
+    with pytest.raises(ModelInputError, match="recency_days"):
+        model.predict_proba(X.drop(columns=["recency_days"]))
+
+
+def test_unseen_category_levels_are_scored_not_crashed(default_training, default_data_dir):
+    model = default_training.model
+    X = model.features(load_default_tables(default_data_dir), "2025-12-31").head(5)
+    X = X.assign(region=pd.Categorical(["atlantis"] * 5))
+    p = model.predict_proba(X)
+    assert np.isfinite(p).all() and ((p > 0) & (p < 1)).all()
