@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,35 +127,48 @@ class Config:
 def _build(cls: type, raw: Mapping[str, Any], where: str, base: Path) -> Any:
     """Instantiate dataclass ``cls`` from ``raw``, rejecting unknown keys and wrong types."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in fields:
+            valid = list(fields) + (list(CONTRACTS) if cls is DataConfig else [])
             raise ConfigError(
-                f"unknown key '{key}' in [{where}].{nearest(key, fields)} "
-                f"Valid keys: {', '.join(fields)}."
+                f"unknown key '{key}' in [{where}].{nearest(key, valid)} "
+                f"Valid keys: {', '.join(valid)}."
             )
         default = getattr(cls(), key)
-        kwargs[key] = _coerce(value, default, f"{where}.{key}", base)
+        kwargs[key] = _coerce(value, default, f"{where}.{key}", base, hints[key])
     return cls(**kwargs)
 
 
-def _coerce(value: Any, default: Any, where: str, base: Path) -> Any:
+def _coerce(value: Any, default: Any, where: str, base: Path, hint: Any = None) -> Any:
+    if default is None:
+        # optional setting: check against the non-None members of its annotation
+        allowed = tuple(a for a in typing.get_args(hint) if a is not types.NoneType)
+        if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+            words = {int: "an integer", float: "a number", str: "a string"}
+            names = " or ".join(words.get(a, a.__name__) for a in allowed)
+            raise ConfigError(f"{where} must be {names}, got {value!r}.")
+        return value
+    if isinstance(default, bool) or isinstance(value, bool):
+        if not (isinstance(default, bool) and isinstance(value, bool)):
+            want = "true or false" if isinstance(default, bool) else type(default).__name__
+            raise ConfigError(f"{where} must be {want}, got {value!r}.")
+        return value
     if dataclasses.is_dataclass(default):
         if not isinstance(value, Mapping):
             raise ConfigError(f"[{where}] must be a table (section), got {value!r}.")
         return _build(type(default), value, where, base)
     if isinstance(default, Path):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a path (a string), got {value!r}.")
         p = Path(value)
         return p if p.is_absolute() else base / p
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}.")
-        return value
     if isinstance(default, tuple):
         if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
             raise ConfigError(f"{where} must be a list of strings, got {value!r}.")
         return tuple(value)
-    if isinstance(default, int) and not isinstance(value, int | bool):
+    if isinstance(default, int) and not isinstance(value, int):
         raise ConfigError(f"{where} must be an integer, got {value!r}.")
     if isinstance(default, float) and not isinstance(value, int | float):
         raise ConfigError(f"{where} must be a number, got {value!r}.")
@@ -162,12 +177,17 @@ def _coerce(value: Any, default: Any, where: str, base: Path) -> Any:
     return value
 
 
-def _table_source(name: str, raw: Mapping[str, Any], base: Path) -> TableSource:
+def _table_source(name: str, raw: Any, base: Path) -> TableSource:
     contract = CONTRACTS[name]
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"[data.{name}] must be a section with at least a path, e.g. "
+                          f'[data.{name}]\npath = "{name}.csv"; got {raw!r}.')
     opts: dict[str, Any] = {}
     columns: dict[str, str] = {}
     for key, value in raw.items():
         if key in SOURCE_OPTIONS:
+            if not isinstance(value, str):
+                raise ConfigError(f"[data.{name}] {key} must be a string, got {value!r}.")
             opts[key] = value
         elif key in contract.columns:
             if not isinstance(value, str):
@@ -196,6 +216,9 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> Config
     base = base or Path.cwd()
     raw = dict(raw)
     data_raw = dict(raw.pop("data", {}) or {})
+    if "tables" in data_raw:
+        raise ConfigError("[data.tables] is not a section: configure each table directly as "
+                          "[data.transactions], [data.feedback], [data.tickets], [data.customers].")
     tables: dict[str, TableSource] = {}
     for name in list(data_raw):
         if name in CONTRACTS:

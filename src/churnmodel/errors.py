@@ -49,6 +49,8 @@ class DataError(ChurnModelError):
         self.n_rows, self.example = n_rows, example
         where = f"table '{table}'" + (f", column '{column}'" if column else "")
         count = f" ({n_rows:,} rows)" if n_rows is not None else ""
+        if hasattr(example, "item"):  # numpy / pandas scalar -> plain Python value
+            example = example.item()
         ex = f"; e.g. {example!r}" if example is not None else ""
         super().__init__(f"{where}: {problem}{count}{ex}. Fix: {fix}")
 

@@ -101,4 +101,15 @@ def training_set(tables: Tables, cutoffs: Sequence[pd.Timestamp], builders: Sequ
     if not frames:
         raise DataError("transactions", "ts", "no customer is active at any training cutoff",
                         "check the as-of date and [labels] activity_lookback_days")
-    return pd.concat(frames)
+    return pd.concat(_unify_categories(frames))
+
+
+def _unify_categories(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Give each categorical column the union of its levels over all cutoffs (one dtype)."""
+    cats: dict[str, set] = {}
+    for f in frames:
+        for col in f.columns:
+            if isinstance(f[col].dtype, pd.CategoricalDtype):
+                cats.setdefault(col, set()).update(f[col].cat.categories)
+    dtypes = {c: pd.CategoricalDtype(sorted(v, key=str)) for c, v in cats.items()}
+    return [f.astype({c: d for c, d in dtypes.items() if c in f.columns}) for f in frames]

@@ -14,12 +14,20 @@ def test_champion_is_lightgbm_chosen_on_validation(default_training):
     assert r.champion == best == "lightgbm"
 
 
-@pytest.mark.xfail(reason="gap is ~0.04 on the current generator; being worked on", strict=False)
+@pytest.mark.xfail(reason="target of issue 2, not met yet: the gap is 0.031-0.035 on the default "
+                   "data, mostly one- and two-purchase customers whose true purchase rate only "
+                   "the oracle knows", strict=False)
 def test_test_auc_is_within_three_points_of_the_oracle(default_training):
     r = default_training
     assert r.oracle_metrics is not None, "the oracle must be reported on synthetic data"
     model_auc = r.test_metrics["lightgbm"]["roc_auc"]
     assert r.oracle_metrics["roc_auc"] - model_auc <= 0.03, (model_auc, r.oracle_metrics)
+
+
+def test_test_auc_stays_within_four_points_of_the_oracle(default_training):
+    """Regression guard while the 0.03 target above is open."""
+    r = default_training
+    assert r.oracle_metrics["roc_auc"] - r.test_metrics["lightgbm"]["roc_auc"] <= 0.04
 
 
 @pytest.mark.parametrize("baseline", BASELINES)

@@ -113,8 +113,9 @@ def parse_datetime(s: pd.Series, table: str, column: str,
     notnull = s.notna()
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         v = s[notnull]
-        if len(v) and (v % 1 != 0).any() and v.max() < 1e8:
-            _bad_dates(table, column, s, pd.Series(True, index=v.index), date_format)
+        fractional = v % 1 != 0
+        if fractional.any() and v.max() < 1e8:
+            _bad_dates(table, column, s, fractional.reindex(s.index, fill_value=False), date_format)
         if len(v) and v.between(*_YYYYMMDD).all():
             parsed = pd.to_datetime(s.astype("Int64").astype("string"), format="%Y%m%d",
                                     errors="coerce")
@@ -132,13 +133,34 @@ def parse_datetime(s: pd.Series, table: str, column: str,
         else:
             parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
             if (parsed.isna() & notnull).any():
-                retry = pd.to_datetime(text, format="mixed", errors="coerce", utc=True)
-                parsed = parsed.fillna(retry)
+                parsed = _one_format_for_all(text, notnull, parsed, table, column)
         parsed = parsed.dt.tz_localize(None)
     bad = parsed.isna() & notnull
     if bad.any():
         _bad_dates(table, column, s, bad, date_format)
     return parsed.astype("datetime64[ns]")
+
+
+# Common non-ISO layouts, tried one at a time for the whole column (never value by value,
+# which would read 01/02 as January in one row and 13/02 as February in the next).
+_FALLBACK_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d",
+                     "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S")
+
+
+def _one_format_for_all(text: pd.Series, notnull: pd.Series, iso: pd.Series, table: str,
+                        column: str) -> pd.Series:
+    fits = []
+    for fmt in _FALLBACK_FORMATS:
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
+        if not (parsed.isna() & notnull).any():
+            fits.append((fmt, parsed))
+    day_first = [f for f, _ in fits if f.startswith("%d/")]
+    month_first = [f for f, _ in fits if f.startswith("%m/")]
+    if day_first and month_first:
+        raise DataError(table, column, "has dates that read both day-first and month-first "
+                        f"(e.g. {text[notnull].iloc[0]!r})",
+                        f'set [data.{table}] date_format = "%d/%m/%Y" or "%m/%d/%Y"')
+    return fits[0][1] if fits else iso
 
 
 def _bad_dates(table: str, column: str, s: pd.Series, bad: pd.Series,
@@ -223,6 +245,12 @@ def _check_rules(name: str, df: pd.DataFrame) -> None:
                     raise DataError(name, col, f"has scores outside {lo}-{hi}",
                                     f"rescale the scores to {lo}-{hi} or drop those rows",
                                     n_rows=int(bad.sum()), example=float(df.loc[bad, col].iloc[0]))
+        if "nps" in df.columns:
+            frac = df["nps"].notna() & (df["nps"] % 1 != 0)
+            if frac.any():
+                raise DataError(name, "nps", "has fractional scores (NPS answers are whole numbers "
+                                "0-10)", "round the answers, or map an answer column rather than an "
+                                "average", n_rows=int(frac.sum()), example=float(df.loc[frac, "nps"].iloc[0]))
     if name == "tickets":
         if "is_complaint" in df.columns:
             df["is_complaint"] = _boolean(df, name, "is_complaint")

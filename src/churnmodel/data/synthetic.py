@@ -40,6 +40,7 @@ REGION_SLOWNESS = np.array([0.0, 0.35, -0.15, 0.15])  # log-hours offset of tick
 CHANNELS = np.array(["organic", "paid_search", "social", "referral", "email"])
 CHANNEL_P = np.array([0.35, 0.25, 0.15, 0.10, 0.15])
 CHANNEL_HAZARD = np.array([0.0, 0.25, 0.45, -0.45, 0.05])
+CHANNEL_RATE = np.array([0.0, -0.2, -0.4, 0.4, 0.2])  # log purchase-rate effect of the channel
 TIERS = np.array(["bronze", "silver", "gold", "platinum"])
 CATEGORIES = np.array(["grocery", "home", "fashion", "electronics", "beauty"])
 SALES_CHANNELS = np.array(["web", "app", "store"])
@@ -51,9 +52,11 @@ KNOBS = {
     "hazard_noise": 0.3,  # sd of the unobservable part of each customer's churn propensity
     "csat_after_purchase": 0.5,  # share of purchases followed by a CSAT answer
     "nps_per_day": 1 / 45,
-    "drift_sd": 0.35,  # sd of each customer's yearly log purchase-rate drift
+    "drift_sd": 0.15,  # sd of each customer's yearly log purchase-rate drift
     "s_noise": 0.08,  # weekly random walk of satisfaction
-    "gap_shape": 2.5,  # gamma shape of gaps in purchase time: 1 = Poisson, higher = more regular
+    "gap_shape": 4.0,  # gamma shape of gaps in purchase time: 1 = Poisson, higher = more regular
+    "tier_noise": 0.2,  # how loosely the loyalty tier follows purchase rate x basket
+    "channel_rate": 2.0,  # scale of the acquisition channel's effect on purchase rate
 }
 
 
@@ -113,13 +116,15 @@ def generate(
     existing = rng.random(n) < 0.3
     arrive = np.where(existing, 0, (n_days * rng.random(n) ** 0.8).astype(int))
     signup_day = np.where(existing, -rng.integers(1, 3 * 365, n), arrive)
-    lam0 = np.clip(rng.gamma(KNOBS["rate_shape"], 0.26 / 7 / KNOBS["rate_shape"], n), 0.002, 0.6)  # purchases/day
+    channel = rng.choice(len(CHANNELS), n, p=CHANNEL_P)
+    # purchases/day: gamma-distributed, shifted by the acquisition channel
+    lam0 = rng.gamma(KNOBS["rate_shape"], 0.26 / 7 / KNOBS["rate_shape"], n)
+    lam0 = np.clip(lam0 * np.exp(KNOBS["channel_rate"] * CHANNEL_RATE[channel]), 0.002, 0.6)
     drift = rng.normal(-0.15, KNOBS["drift_sd"], n) / 365.0  # log purchase rate change per day
     spend = np.exp(rng.normal(np.log(40), 0.6, n))
-    value_rank = np.argsort(np.argsort(np.log(lam0 * spend) + rng.normal(0, 0.5, n))) / n
+    value_rank = np.argsort(np.argsort(np.log(lam0 * spend) + rng.normal(0, KNOBS["tier_noise"], n))) / n
     tier = np.searchsorted([0.5, 0.8, 0.95], value_rank)  # bronze 50%, silver 30%, gold 15%, plat 5%
     region = rng.integers(0, len(REGIONS), n)
-    channel = rng.choice(len(CHANNELS), n, p=CHANNEL_P)
     s0 = rng.normal(0.25, 0.6, n)  # each customer's baseline satisfaction
     s = s0 + rng.normal(0, 0.3, n)
     ticket_rate = rng.gamma(1.0, 0.30 / 30, n)  # tickets/day

@@ -19,8 +19,10 @@ CATEGORICAL = ("loyalty_tier", "region", "channel")
 def profile_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Index) -> pd.DataFrame:
     """``days_since_signup`` and the categorical ``loyalty_tier, region, channel``.
 
-    Categories keep every level present in the customers table, so frames built at
-    different cutoffs stack with one dtype.
+    A customer whose signup is after the cutoff is unknown at the cutoff (all missing), and
+    category levels come only from customers known at the cutoff, so adding a future
+    customer never changes a feature at the cutoff. (Training sets unify the levels of
+    different cutoffs; the model maps unseen levels to missing.)
 
     >>> import pandas as pd
     >>> from churnmodel.data.tables import Tables
@@ -29,17 +31,18 @@ def profile_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Index) 
     ...                    "region": ["north", "south"]})
     >>> f = profile_features(Tables(tx, customers=cu), pd.Timestamp("2025-01-31"), pd.Index([1, 2]))
     >>> f["days_since_signup"].tolist(), f["region"].tolist()
-    ([61.0, nan], ['north', 'south'])
+    ([61.0, nan], ['north', nan])
     """
     cu = tables.customers
     assert cu is not None
     cu = cu.drop_duplicates("customer_id").set_index("customer_id")
+    if "signup_ts" in cu.columns:
+        cu = cu[~(cu["signup_ts"] >= cutoff.normalize() + pd.Timedelta(days=1))]
     out = pd.DataFrame(index=customers)
     if "signup_ts" in cu.columns:
         signup = cu["signup_ts"].reindex(customers)
-        # a signup after the cutoff is unknown at the cutoff
         days = (cutoff.normalize() - signup.dt.normalize()).dt.days.astype("float64")
-        out["days_since_signup"] = days.where(days >= 0).to_numpy()
+        out["days_since_signup"] = days.to_numpy()
     for col in CATEGORICAL:
         if col in cu.columns:
             levels = sorted(cu[col].dropna().astype(str).unique())

@@ -48,12 +48,13 @@ def service_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Index) 
                 "count(*) FILTER (WHERE is_open) AS open_tickets",
                 "CAST(max(age) FILTER (WHERE is_open) AS DOUBLE) AS open_ticket_age_days"]
     resolved = "resolved_ts IS NOT NULL AND resolved_ts < $end" if has_res else "FALSE"
+    hours_sql = (f"CASE WHEN {resolved} THEN date_diff('second', opened_ts, resolved_ts) / 3600.0 END"
+                 if has_res else "CAST(NULL AS DOUBLE)")
     sql = f"""
     WITH t AS (
         SELECT customer_id, {"is_complaint," if has_cmp else ""}
                date_diff('day', CAST(opened_ts AS DATE), $cut) AS age,
-               CASE WHEN {resolved}
-                    THEN date_diff('second', opened_ts, resolved_ts) / 3600.0 END AS hours,
+               {hours_sql} AS hours,
                NOT ({resolved}) AS is_open
         FROM tk SEMI JOIN pop USING (customer_id) WHERE opened_ts < $end
     ),

@@ -55,8 +55,11 @@ class ChurnModel:
         out = X[self.feature_names].copy()
         for col in self.feature_names:
             if col in self.categories:
-                vals = out[col].astype("string").to_numpy(dtype=object, na_value=None)
-                out[col] = pd.Categorical(vals, categories=self.categories[col])
+                # levels never seen in training become missing (the trees route them as NaN)
+                vals = out[col].astype("string")
+                vals = vals.where(vals.isin(self.categories[col]))
+                out[col] = pd.Categorical(vals.to_numpy(dtype=object, na_value=None),
+                                          categories=self.categories[col])
             elif not pd.api.types.is_numeric_dtype(out[col]):
                 conv = pd.to_numeric(out[col], errors="coerce")
                 bad = conv.isna() & out[col].notna()
