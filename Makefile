@@ -39,8 +39,9 @@ score: $(STAMP) ## score active customers (AS_OF=YYYY-MM-DD, SCORES=file) with m
 test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end to end)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP) ## ruff over src, tests and notebooks
+lint: $(STAMP) ## ruff over src and tests, mypy over src
 	$(BIN)/ruff check src tests
+	$(BIN)/mypy src
 
 clean: ## remove generated data, models and the virtual environment
 	rm -rf $(VENV) data/default models/churn .pytest_cache

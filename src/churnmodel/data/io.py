@@ -29,7 +29,11 @@ def read_source(name: str, src: TableSource) -> pd.DataFrame:
         import duckdb
 
         try:
-            return duckdb.sql(src.query).df()
+            rel = duckdb.sql(src.query)
+            if rel is None:
+                raise DataError(name, None, "the SQL query returned no result set",
+                                "use a SELECT statement")
+            return rel.df()
         except duckdb.Error as exc:
             raise DataError(name, None, f"the SQL query failed: {exc}",
                             "check the query in [data." + name + "] query") from None

@@ -58,7 +58,7 @@ class LightGBMCandidate:
         return self
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
-        return self.booster_.predict(X, raw_score=True, num_iteration=self.best_iteration_)
+        return np.asarray(self.booster_.predict(X, raw_score=True, num_iteration=self.best_iteration_))
 
 
 class LogisticRFMCandidate:
