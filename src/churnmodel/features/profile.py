@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from churnmodel.data.tables import Tables
+from churnmodel.data.tables import Tables, day_end
 from churnmodel.features.base import register
 
 CATEGORICAL = ("loyalty_tier", "region", "channel")
@@ -25,7 +25,7 @@ def profile_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Index) 
     different cutoffs; the model maps unseen levels to missing.)
 
     >>> import pandas as pd
-    >>> from churnmodel.data.tables import Tables
+    >>> from churnmodel.data.tables import Tables, day_end
     >>> tx = pd.DataFrame({"customer_id": [1], "ts": pd.to_datetime(["2025-01-01"]), "amount": [1.0]})
     >>> cu = pd.DataFrame({"customer_id": [1, 2], "signup_ts": pd.to_datetime(["2024-12-01", "2025-03-01"]),
     ...                    "region": ["north", "south"]})
@@ -36,10 +36,9 @@ def profile_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Index) 
     cu = tables.customers
     assert cu is not None
     cu = cu.drop_duplicates("customer_id").set_index("customer_id")
-    if "signup_ts" in cu.columns:
-        cu = cu[~(cu["signup_ts"] >= cutoff.normalize() + pd.Timedelta(days=1))]
     out = pd.DataFrame(index=customers)
     if "signup_ts" in cu.columns:
+        cu = cu[~(cu["signup_ts"] >= day_end(cutoff))]  # unknown yet at the cutoff
         signup = cu["signup_ts"].reindex(customers)
         days = (cutoff.normalize() - signup.dt.normalize()).dt.days.astype("float64")
         out["days_since_signup"] = days.to_numpy()

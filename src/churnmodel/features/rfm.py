@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from churnmodel.data.tables import Tables
+from churnmodel.data.tables import Tables, day_end
 from churnmodel.features.base import finish, population_frame, register, run_sql
 
 WINDOWS = (30, 90, 180, 365)
@@ -41,7 +41,7 @@ def rfm_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Index) -> p
     refund_total`` and ``distinct_categories`` when the table has ``category``.
 
     >>> import pandas as pd
-    >>> from churnmodel.data.tables import Tables
+    >>> from churnmodel.data.tables import Tables, day_end
     >>> tx = pd.DataFrame({"customer_id": [1, 1, 1], "amount": [10.0, 20.0, -5.0],
     ...     "ts": pd.to_datetime(["2025-01-01", "2025-01-11", "2025-01-20"])})
     >>> f = rfm_features(Tables(tx), pd.Timestamp("2025-01-31"), pd.Index([1, 2]))
@@ -108,6 +108,6 @@ def rfm_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Index) -> p
     LEFT JOIN ref r USING (customer_id)
     LEFT JOIN cats c USING (customer_id)
     """
-    end = cutoff + pd.Timedelta(days=1)
+    end = day_end(cutoff)
     df = run_sql(sql, {"end": end, "cut": cutoff.date()}, tx=tx, pop=population_frame(customers))
     return finish(df.astype({c: "float64" for c in df.columns if c != "customer_id"}), customers)

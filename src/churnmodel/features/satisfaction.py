@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from churnmodel.data.tables import Tables
+from churnmodel.data.tables import Tables, day_end
 from churnmodel.features.base import finish, population_frame, register, run_sql
 
 NPS_GROUPS = ("detractor", "passive", "promoter")
@@ -32,7 +32,7 @@ def satisfaction_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.In
     nps_count, nps_last, nps_mean, detractor_share, nps_group, days_since_feedback``.
 
     >>> import pandas as pd
-    >>> from churnmodel.data.tables import Tables
+    >>> from churnmodel.data.tables import Tables, day_end
     >>> tx = pd.DataFrame({"customer_id": [1], "ts": pd.to_datetime(["2025-01-01"]), "amount": [1.0]})
     >>> fb = pd.DataFrame({"customer_id": [1, 1, 1], "csat": [5.0, 4.0, 2.0],
     ...     "ts": pd.to_datetime(["2024-06-01", "2024-07-01", "2025-01-20"])})
@@ -74,7 +74,7 @@ def satisfaction_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.In
     )
     SELECT pop.customer_id, agg.* EXCLUDE (customer_id) FROM pop LEFT JOIN agg USING (customer_id)
     """
-    end = cutoff + pd.Timedelta(days=1)
+    end = day_end(cutoff)
     df = run_sql(sql, {"end": end, "cut": cutoff.date()}, fb=fb, pop=population_frame(customers))
     df = df.astype({c: "float64" for c in df.columns if c != "customer_id"})
     out = pd.DataFrame({"customer_id": df["customer_id"]})

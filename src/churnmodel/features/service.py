@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from churnmodel.data.tables import Tables
+from churnmodel.data.tables import Tables, day_end
 from churnmodel.features.base import finish, population_frame, register, run_sql
 
 
@@ -22,7 +22,7 @@ def service_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Index) 
     ``open_tickets, open_ticket_age_days`` with ``resolved_ts``.
 
     >>> import pandas as pd
-    >>> from churnmodel.data.tables import Tables
+    >>> from churnmodel.data.tables import Tables, day_end
     >>> tx = pd.DataFrame({"customer_id": [1], "ts": pd.to_datetime(["2025-01-01"]), "amount": [1.0]})
     >>> tk = pd.DataFrame({"customer_id": [1, 1],
     ...     "opened_ts": pd.to_datetime(["2025-01-10", "2025-01-25"]),
@@ -34,7 +34,7 @@ def service_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Index) 
     tk = tables.tickets
     assert tk is not None
     has_res, has_cmp = "resolved_ts" in tk.columns, "is_complaint" in tk.columns
-    end = cutoff + pd.Timedelta(days=1)
+    end = day_end(cutoff)
     sel = ["count(*) FILTER (WHERE age < 90) AS tickets_90d",
            "count(*) FILTER (WHERE age < 365) AS tickets_365d",
            "CAST(min(age) AS DOUBLE) AS days_since_ticket"]
