@@ -96,6 +96,68 @@ class ModelConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     model_dir: Path = Path("models/churn")
+    report_dir: Path = Path("reports")
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """Who is flagged ``at_risk`` and what a retention offer is worth.
+
+    The threshold maximises the expected campaign profit on the validation cutoff:
+    contacting a customer costs ``offer_cost``; a contacted churner accepts with
+    probability ``acceptance_rate`` and is then kept, saving their value (their spend
+    over the last ``value_window_days``, or ``value_column`` of the customers table).
+    ``top_k_percent`` replaces the profit rule by a fixed share of the scored customers.
+    """
+
+    offer_cost: float = 10.0
+    acceptance_rate: float = 0.3
+    value_window_days: int = 365
+    value_column: str | None = None
+    top_k_percent: float | None = None
+    n_drivers: int = 3
+    risk_bands: tuple[float, ...] = (0.2, 0.5, 0.8)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.acceptance_rate <= 1:
+            raise ConfigError(f"scoring.acceptance_rate must be in (0, 1], got {self.acceptance_rate}.")
+        if self.offer_cost < 0:
+            raise ConfigError(f"scoring.offer_cost must be >= 0, got {self.offer_cost}.")
+        if self.top_k_percent is not None and not 0 < self.top_k_percent <= 100:
+            raise ConfigError(f"scoring.top_k_percent must be in (0, 100], got {self.top_k_percent}.")
+        b = self.risk_bands
+        if not b or any(not 0 < x < 1 for x in b) or list(b) != sorted(set(b)):
+            raise ConfigError(f"scoring.risk_bands must be increasing probabilities in (0, 1), "
+                              f"e.g. [0.2, 0.5, 0.8]; got {list(b)}.")
+        if not 0 <= self.n_drivers <= 10:
+            raise ConfigError(f"scoring.n_drivers must be between 0 and 10, got {self.n_drivers}.")
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """Behavioural clustering: k chosen by silhouette on a sample within ``[k_min, k_max]``."""
+
+    k_min: int = 3
+    k_max: int = 8
+    silhouette_sample: int = 5000
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.k_min <= self.k_max:
+            raise ConfigError(f"segments.k_min and k_max need 2 <= k_min <= k_max, got "
+                              f"{self.k_min} and {self.k_max}.")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """MLflow: ``tracking_uri`` default is ``sqlite:///mlflow.db`` in the current directory;
+    the ``MLFLOW_TRACKING_URI`` environment variable overrides both."""
+
+    enabled: bool = True
+    tracking_uri: str | None = None
+    experiment: str = "churnmodel"
+    model_name: str = "churnmodel"
+    alias: str = "champion"
 
 
 @dataclass(frozen=True)
@@ -106,6 +168,9 @@ class Config:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    segments: SegmentConfig = field(default_factory=SegmentConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-serialisable view (paths as strings) for logging and metadata."""
@@ -145,6 +210,8 @@ def _coerce(value: Any, default: Any, where: str, base: Path, hint: Any = None) 
     if default is None:
         # optional setting: check against the non-None members of its annotation
         allowed = tuple(a for a in typing.get_args(hint) if a is not types.NoneType)
+        if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
         if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
             words = {int: "an integer", float: "a number", str: "a string"}
             names = " or ".join(words.get(a, a.__name__) for a in allowed)
@@ -165,6 +232,11 @@ def _coerce(value: Any, default: Any, where: str, base: Path, hint: Any = None) 
         p = Path(value)
         return p if p.is_absolute() else base / p
     if isinstance(default, tuple):
+        if default and isinstance(default[0], float):
+            if not isinstance(value, list) or not all(
+                    isinstance(x, int | float) and not isinstance(x, bool) for x in value):
+                raise ConfigError(f"{where} must be a list of numbers, got {value!r}.")
+            return tuple(float(x) for x in value)
         if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
             raise ConfigError(f"{where} must be a list of strings, got {value!r}.")
         return tuple(value)
@@ -238,7 +310,8 @@ def load_config(path: str | Path | None = None) -> Config:
     """Read a TOML config file; ``None`` gives the defaults (embedded synthetic data)."""
     if path is None:
         return Config(data=DataConfig(dir=Path.cwd() / "data/default"),
-                      output=OutputConfig(model_dir=Path.cwd() / "models/churn"))
+                      output=OutputConfig(model_dir=Path.cwd() / "models/churn",
+                                          report_dir=Path.cwd() / "reports"))
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist.")
