@@ -1,0 +1,305 @@
+"""What every feature means, in one place: definitions for people and driver sentences.
+
+Each feature column matches one :class:`Entry` of :data:`CATALOG` (by exact name or a
+pattern such as ``n_{w}d``). An entry names its *family*, a short label, and a one-line
+definition. Sentences for a retention manager come from one small template per family
+(:data:`TEMPLATES`), filled with the feature's value and, where it helps, the customer's
+own reference values (their usual purchase gap, their average CSAT). A feature no entry
+matches still gets a plain generic sentence, so a new builder never breaks explaining.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Entry:
+    pattern: str  # full-match regex; a ``(?P<w>\d+)`` group is the window in days
+    family: str
+    label: str  # e.g. "purchases in the last {w} days"
+    definition: str
+
+
+CATALOG: tuple[Entry, ...] = (
+    # --- rfm --------------------------------------------------------------------------
+    Entry("recency_days", "recency", "days since the last purchase",
+          "Whole days between the cutoff day and the last purchase day."),
+    Entry("frequency", "frequency", "purchase days ever",
+          "Distinct days with positive spend, up to the cutoff."),
+    Entry("purchases_per_30d", "frequency", "purchases per month",
+          "Purchase days per 30 days of tenure (tenure floored at 30 days)."),
+    Entry(r"n_(?P<w>\d+)d", "frequency", "purchases in the last {w} days",
+          "Purchase days in the window (cutoff - w, cutoff]; 0 when none."),
+    Entry("monetary_total", "monetary", "total spend",
+          "Sum of positive daily spend up to the cutoff."),
+    Entry("monetary_mean", "monetary", "average spend per purchase day",
+          "Mean positive spend per purchase day."),
+    Entry(r"spend_(?P<w>\d+)d", "monetary", "spend in the last {w} days",
+          "Positive spend in the window (cutoff - w, cutoff]; 0 when none."),
+    Entry("tenure_days", "tenure", "days since the first purchase",
+          "Whole days between the first purchase day and the cutoff."),
+    Entry("days_since_signup", "tenure", "days since signup",
+          "Whole days between signup and the cutoff."),
+    Entry("trend_90d", "trend", "purchases in the last 90 days vs the 90 days before",
+          "(purchases in the last 90 days + 1) / (purchases 90-180 days ago + 1)."),
+    Entry("gap_mean_days", "rhythm", "usual gap between purchases (days)",
+          "Mean days between consecutive purchase days; missing with one purchase."),
+    Entry("gap_std_days", "rhythm", "variability of the purchase gap (days)",
+          "Sample std (ddof=1) of the gaps; missing with fewer than two gaps."),
+    Entry("gap_last_days", "rhythm", "last gap between purchases (days)",
+          "Days between the last two purchase days."),
+    Entry("overdue_ratio", "rhythm", "days since the last purchase over the usual gap",
+          "recency_days / gap_mean_days; above 1 means the next purchase is overdue."),
+    Entry("refund_count", "refunds", "refunds", "Number of refund lines (negative amounts)."),
+    Entry("refund_total", "refunds", "refunded amount", "Sum of refunded amounts (positive)."),
+    Entry("distinct_categories", "frequency", "product categories bought",
+          "Distinct categories with positive spend."),
+    # --- satisfaction -------------------------------------------------------------------
+    Entry("csat_count", "csat", "CSAT answers", "Number of CSAT answers up to the cutoff."),
+    Entry("csat_mean", "csat", "average CSAT", "Mean CSAT (1-5) of all answers."),
+    Entry("csat_last", "csat", "last CSAT", "The latest CSAT answer (1-5)."),
+    Entry("csat_gap", "csat", "last CSAT vs the customer's earlier average",
+          "Latest CSAT minus the mean of the earlier answers."),
+    Entry("csat_mean_90d", "csat", "average CSAT in the last 90 days",
+          "Mean CSAT of answers in the last 90 days."),
+    Entry("csat_trend_90d", "csat", "CSAT change in the last 90 days",
+          "Mean CSAT of the last 90 days minus the mean before."),
+    Entry("csat_min_365d", "csat", "lowest CSAT in the last year",
+          "Minimum CSAT answer in the last 365 days."),
+    Entry("nps_count", "nps", "NPS answers", "Number of NPS answers up to the cutoff."),
+    Entry("nps_last", "nps", "last NPS", "The latest NPS answer (0-10)."),
+    Entry("nps_mean", "nps", "average NPS", "Mean NPS answer (0-10)."),
+    Entry("detractor_share", "nps", "share of detractor NPS answers",
+          "Share of NPS answers of 0-6."),
+    Entry("nps_group", "nps", "NPS group", "Group of the last NPS answer: promoter 9-10, "
+          "passive 7-8, detractor 0-6."),
+    Entry("days_since_feedback", "engagement", "days since the last feedback",
+          "Whole days since the latest CSAT or NPS answer."),
+    # --- service ------------------------------------------------------------------------
+    Entry(r"tickets_(?P<w>\d+)d", "tickets", "support tickets in the last {w} days",
+          "Tickets opened in the window."),
+    Entry("days_since_ticket", "tickets", "days since the last ticket",
+          "Whole days since the latest ticket was opened."),
+    Entry(r"complaints_(?P<w>\d+)d", "tickets", "complaints in the last {w} days",
+          "Tickets flagged as complaints opened in the window."),
+    Entry("resolution_hours_mean", "resolution", "average ticket resolution time (hours)",
+          "Mean hours from opening to resolution of tickets resolved by the cutoff."),
+    Entry("resolution_hours_max_365d", "resolution", "slowest ticket resolution in the last "
+          "year (hours)", "Maximum resolution hours of tickets opened in the last 365 days."),
+    Entry("slow_tickets_365d", "resolution", "tickets resolved in over 72 hours in the last year",
+          "Tickets of the last 365 days resolved in over 72 hours."),
+    Entry("open_tickets", "open_tickets", "open tickets", "Tickets unresolved at the cutoff."),
+    Entry("open_ticket_age_days", "open_tickets", "age of the oldest open ticket (days)",
+          "Days since the oldest unresolved ticket was opened."),
+    # --- profile -------------------------------------------------------------------------
+    Entry("loyalty_tier", "profile", "loyalty tier", "Loyalty tier from the customers table."),
+    Entry("region", "profile", "region", "Region from the customers table."),
+    Entry("channel", "profile", "acquisition channel", "Channel from the customers table."),
+)
+
+
+def lookup(feature: str) -> tuple[Entry | None, dict[str, str]]:
+    """The catalogue entry of ``feature`` and the pattern's captured groups."""
+    for e in CATALOG:
+        m = re.fullmatch(e.pattern, feature)
+        if m:
+            return e, m.groupdict()
+    return None, {}
+
+
+def label(feature: str) -> str:
+    e, groups = lookup(feature)
+    return e.label.format(**groups) if e else feature.replace("_", " ")
+
+
+def definition(feature: str) -> str:
+    e, _ = lookup(feature)
+    return e.definition if e else "(no definition in the catalogue)"
+
+
+def family(feature: str) -> str:
+    e, _ = lookup(feature)
+    return e.family if e else "other"
+
+
+def describe(features: list[str]) -> list[dict[str, str]]:
+    """The feature list with family, label and definition (logged with every model)."""
+    return [{"feature": f, "family": family(f), "label": label(f), "definition": definition(f)}
+            for f in features]
+
+
+# --- sentences ---------------------------------------------------------------------------
+
+def _num(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
+
+
+def _fmt(x: float) -> str:
+    """Counts as integers, others with one decimal (or none when large)."""
+    if float(x).is_integer():
+        return f"{int(x):,}"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.1f}"
+
+
+Row = Mapping[str, Any]
+Template = Callable[[str, float, Row], str]
+
+
+def _recency(f: str, v: float, row: Row) -> str:
+    gap = _num(row.get("gap_mean_days"))
+    s = f"No purchase for {_fmt(v)} days"
+    return s + (f" — {v / gap:.1f}× this customer's usual gap of {_fmt(gap)} days" if gap else "")
+
+
+def _rhythm(f: str, v: float, row: Row) -> str:
+    if f == "overdue_ratio":
+        gap = _num(row.get("gap_mean_days"))
+        tail = f" of {_fmt(gap)} days" if gap else ""
+        return f"Next purchase overdue: {v:.1f}× the usual gap{tail} has passed"
+    return f"{_cap(label(f))}: {_fmt(v)}"
+
+
+def _trend(f: str, v: float, row: Row) -> str:
+    if v < 1:
+        return f"Buying less: {round((1 - v) * 100)}% fewer purchases in the last 90 days than before"
+    return f"Purchases in the last 90 days vs before: {v:.1f}×"
+
+
+_SINGULAR = {"purchases": "purchase", "tickets": "ticket", "complaints": "complaint",
+             "refunds": "refund", "answers": "answer", "categories": "category",
+             "days": "day", "ticket(s)": "ticket"}
+
+
+def _noun(text: str, v: float) -> str:
+    """``text`` with its first plural word made singular when ``v`` is 1."""
+    if v != 1:
+        return text.replace("(s)", "s")
+    words = text.split(" ")
+    for i, w in enumerate(words):
+        if w in _SINGULAR:
+            words[i] = _SINGULAR[w]
+            break
+    return " ".join(words)
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _count(f: str, v: float, row: Row) -> str:
+    if v == 0:
+        return f"No {_noun(label(f), v)}"
+    return f"{'Only ' if v <= 2 else ''}{_fmt(v)} {_noun(label(f), v)}"
+
+
+def _money(f: str, v: float, row: Row) -> str:
+    return f"{_cap(label(f))}: {_fmt(v)}"
+
+
+def _csat(f: str, v: float, row: Row) -> str:
+    mean = _num(row.get("csat_mean"))
+    if f == "csat_last":
+        down = f", down from an average of {mean:.1f}" if mean is not None and mean > v + 0.05 else ""
+        return f"Last CSAT {_fmt(v)}/5{down}"
+    if f in ("csat_gap", "csat_trend_90d"):
+        word = "down" if v < 0 else "up"
+        what = "Last CSAT" if f == "csat_gap" else "CSAT in the last 90 days"
+        ref = "the customer's earlier average" if f == "csat_gap" else "before"
+        return f"{what} {word} {abs(v):.1f} points vs {ref}"
+    if f == "csat_count":
+        return _count(f, v, row)
+    return f"{_cap(label(f))}: {_fmt(v)}/5"
+
+
+def _nps(f: str, v: float, row: Row) -> str:
+    if f == "nps_last":
+        group = "detractor" if v <= 6 else "passive" if v <= 8 else "promoter"
+        return f"Last NPS answer {_fmt(v)}/10 (a {group})"
+    if f == "detractor_share":
+        return f"{round(v * 100)}% of NPS answers are detractor scores (0-6)"
+    if f == "nps_count":
+        return _count(f, v, row)
+    return f"{_cap(label(f))}: {_fmt(v)}/10"
+
+
+def _days(f: str, v: float, row: Row) -> str:
+    return f"{_cap(label(f))}: {_fmt(v)}"
+
+
+def _resolution(f: str, v: float, row: Row) -> str:
+    if f == "slow_tickets_365d":
+        return f"{_fmt(v)} {_noun('tickets', v)} took over 72 hours to resolve in the last year"
+    if "max" in f:
+        return f"A ticket took {_fmt(v)} hours to resolve in the last year"
+    return f"Tickets took {_fmt(v)} hours to resolve on average"
+
+
+def _open(f: str, v: float, row: Row) -> str:
+    if f == "open_tickets":
+        age = _num(row.get("open_ticket_age_days"))
+        return f"{_fmt(v)} {_noun('tickets', v)} still open" + (f", the oldest for {_fmt(age)} days" if age else "")
+    return f"A ticket has been open for {_fmt(v)} days"
+
+
+def _tenure(f: str, v: float, row: Row) -> str:
+    return f"Customer for {_fmt(v)} days" + (" (a new customer)" if v < 90 else "")
+
+
+def _generic(f: str, v: float, row: Row) -> str:
+    return f"{_cap(label(f))}: {_fmt(v)}"
+
+
+TEMPLATES: dict[str, Template] = {
+    "recency": _recency, "rhythm": _rhythm, "trend": _trend, "frequency": _count,
+    "monetary": _money, "refunds": _count, "csat": _csat, "nps": _nps,
+    "engagement": _days, "tickets": _count, "resolution": _resolution,
+    "open_tickets": _open, "tenure": _tenure,
+}
+
+
+def sentence(feature: str, value: Any, row: Row | None = None) -> str:
+    """A plain sentence saying what ``feature`` = ``value`` means for this customer.
+
+    ``row`` holds the customer's other features, used for context (usual gap, average CSAT).
+
+    >>> sentence("recency_days", 94, {"gap_mean_days": 30.0})
+    "No purchase for 94 days — 3.1× this customer's usual gap of 30 days"
+    >>> sentence("csat_last", 2, {"csat_mean": 4.2})
+    'Last CSAT 2/5, down from an average of 4.2'
+    >>> sentence("csat_last", None)
+    'No CSAT answer on record'
+    >>> sentence("loyalty_tier", "bronze")
+    'Loyalty tier: bronze'
+    """
+    row = row or {}
+    x = _num(value)
+    if x is None:
+        if value is None or pd.isna(value):
+            if feature == "days_since_ticket":
+                return "No support ticket on record"
+            return MISSING.get(family(feature), f"No {label(feature)} on record")
+        return f"{_cap(label(feature))}: {str(value).replace('_', ' ')}"  # a category
+    return TEMPLATES.get(family(feature), _generic)(feature, x, row)
+
+
+# What "no value" means for a family (never answered, only one purchase, ...).
+MISSING: dict[str, str] = {
+    "rhythm": "Only one purchase so far: no purchase rhythm yet",
+    "recency": "No purchase on record",
+    "csat": "No CSAT answer on record",
+    "nps": "No NPS answer on record",
+    "engagement": "Never gave feedback",
+    "resolution": "No resolved support ticket on record",
+    "open_tickets": "No open support ticket",
+}
