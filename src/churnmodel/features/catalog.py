@@ -248,7 +248,8 @@ def _resolution(f: str, v: float, row: Row) -> str:
 def _open(f: str, v: float, row: Row) -> str:
     if f == "open_tickets":
         age = _num(row.get("open_ticket_age_days"))
-        return f"{_fmt(v)} {_noun('tickets', v)} still open" + (f", the oldest for {_fmt(age)} days" if age else "")
+        oldest = f", the oldest for {_fmt(age)} days" if age else ""
+        return f"{_fmt(v)} {_noun('tickets', v)} still open{oldest}"
     return f"A ticket has been open for {_fmt(v)} days"
 
 
