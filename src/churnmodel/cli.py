@@ -1,4 +1,4 @@
-"""The ``churnmodel`` command line: data, train, score.
+"""The ``churnmodel`` command line: data, train, score, serve.
 
 Library inside, I/O here: this module reads the config and paths, sets up logging and
 progress, calls the library and writes outputs, printing where they went. Errors caused
@@ -99,6 +99,8 @@ def _metrics_table(metrics: dict) -> str:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from churnmodel.modeling.train import train
+    from churnmodel.plots import training_plots
+    from churnmodel.serving import save_pyfunc
 
     cfg = _config(args)
     if cfg.data.uses_default and not (cfg.data.dir / "transactions.parquet").exists():
@@ -107,7 +109,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     tables = _load_tables(cfg)
     result = train(tables, cfg, oracle=_oracle(cfg), progress=not args.quiet)
     metrics = result.metrics_json()
-    paths = result.model.save(cfg.output.model_dir, metrics)
+    model_dir = Path(cfg.output.model_dir)
+    paths = result.model.save(model_dir, metrics)
+    t_exp = time.perf_counter()
+    expl, importance = _explain_sample(result)
+    plots = training_plots(result, model_dir / "plots", expl, importance)
+    if importance is not None:
+        importance.to_csv(model_dir / "shap_importance.csv", index=False)
+    save_pyfunc(result.model, result.test_sample, model_dir / "mlflow_model")
+    t_exp = time.perf_counter() - t_exp
     s = result.split
     print(f"as of {result.as_of.date()}: train cutoffs {s.train[0].date()}..{s.train[-1].date()} "
           f"({result.rows['train']:,} rows), validation {s.valid.date()} "
@@ -118,23 +128,96 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"\ntest cutoff {s.test.date()}, churn within {cfg.labels.horizon_days} days "
           f"(base rate {metrics['model']['base_rate']:.3f}, n={metrics['model']['n']:,}):")
     print(_metrics_table(metrics))
-    print(f"\ntrained in {result.seconds['total']:.1f}s; wrote {', '.join(p.name for p in paths)} "
-          f"to {cfg.output.model_dir}")
+    sc = result.model.info["scoring"]
+    print(f"\nat-risk threshold p >= {sc['threshold']:.3f} ({sc['rule']}; flags "
+          f"{sc['share']:.1%} of validation customers, campaign profit {sc['profit']:,.0f})"
+          + (f" — {sc['note']}" if sc["note"] else ""))
+    if importance is not None:
+        print("top drivers (mean |SHAP|): " + ", ".join(importance["feature"].head(5)))
+    print(f"\ntrained in {result.seconds['total']:.1f}s, explained and plotted in {t_exp:.1f}s; "
+          f"wrote {', '.join(p.name for p in paths)}, mlflow_model/ and {len(plots)} plots "
+          f"to {model_dir}")
+    if cfg.tracking.enabled and not args.no_track:
+        from churnmodel.tracking import log_training
+
+        rep = log_training(result, cfg, tables, model_dir, plots, importance)
+        print(f"MLflow: run {rep.run_id} in experiment '{rep.experiment}' ({rep.tracking_uri}); "
+              f"registered '{cfg.tracking.model_name}' version {rep.version}: {rep.reason} "
+              f"[{rep.seconds:.1f}s]")
+
+
+def _explain_sample(result):
+    """SHAP values of the champion on the test sample (None for rules without features)."""
+    from churnmodel.explain import explain, global_importance
+
+    expl = explain(result.model, result.test_sample)
+    return expl, (global_importance(expl) if expl is not None else None)
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from churnmodel.modeling.model import ChurnModel
-    from churnmodel.scoring import check_output_path, write_table
+    from churnmodel.scoring import check_output_path, score_customers, write_table
+    from churnmodel.serving import load_churn_model
 
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite)
-    model = ChurnModel.load(args.model or cfg.output.model_dir)
+    source = args.model or cfg.output.model_dir
+    if str(source).startswith(("models:/", "runs:/")):
+        from churnmodel.tracking import configure
+
+        configure(cfg)
+    model = load_churn_model(source)
     tables = _load_tables(cfg)
     as_of = pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
-    scores = model.score(tables, as_of)
-    write_table(scores, out)
-    print(f"scored {len(scores):,} customers active at {as_of.date()} "
-          f"(mean churn probability {scores['churn_probability'].mean():.3f}); wrote {out}")
+    t0 = time.perf_counter()
+    steps = ["features", "predict + explain at-risk", "write"]
+    with _progress(len(steps), not args.quiet, "scoring") as bar:
+        scores = score_customers(model, tables, as_of, cfg.scoring, explain=not args.no_drivers,
+                                 on_step=lambda s: (bar.set_postfix_str(s), bar.update(1)))
+        write_table(scores, out)
+        bar.update(1)
+    secs = time.perf_counter() - t0
+    risk = scores[scores["at_risk"]]
+    sc = model.info.get("scoring", {})
+    print(f"scored {len(scores):,} customers active at {as_of.date()} in {secs:.1f}s "
+          f"(mean churn probability {scores['churn_probability'].mean():.3f})")
+    print(f"at risk (p >= {sc.get('threshold', 0.5):.3f}): {len(risk):,} customers "
+          f"({len(risk) / max(len(scores), 1):.1%}), expected value at risk "
+          f"{risk['expected_value_at_risk'].sum():,.0f} of {scores['expected_value_at_risk'].sum():,.0f}")
+    print(f"wrote {out}")
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, leave=False)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """Serve the registered champion (or a model directory) over REST on 127.0.0.1."""
+    import os
+    import shutil
+    import subprocess
+
+    from churnmodel.tracking import configure
+
+    cfg = _config(args)
+    uri = configure(cfg)
+    model = args.model or f"models:/{cfg.tracking.model_name}@{cfg.tracking.alias}"
+    mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which("mlflow")
+    if mlflow_bin is None:
+        raise ChurnModelError("the `mlflow` command is not installed in this environment; "
+                              "run `make venv`.")
+    cmd = [mlflow_bin, "models", "serve", "-m", model, "--env-manager", "local",
+           "-h", args.host, "-p", str(args.port)]
+    print(f"serving {model} (tracking {uri}) on http://{args.host}:{args.port}/invocations; "
+          "Ctrl-C stops")
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
+    try:
+        subprocess.run(cmd, env=env, check=True)
+    except subprocess.CalledProcessError as exc:
+        raise ChurnModelError(f"mlflow models serve exited with status {exc.returncode}") from None
+    except KeyboardInterrupt:
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,15 +245,26 @@ def build_parser() -> argparse.ArgumentParser:
                     "(backtesting); default: the latest event")
     tr.add_argument("--seed", type=int, help="random seed (default from config: 42)")
     tr.add_argument("--model-dir", help="where to export the model (default models/churn)")
+    tr.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     tr.set_defaults(func=cmd_train)
 
     sc = sub.add_parser("score", help="score every active customer at a date")
     common(sc)
     sc.add_argument("--as-of", type=_parse_date, help="scoring date (default: the latest event)")
     sc.add_argument("--out", required=True, help="output file, .csv or .parquet")
-    sc.add_argument("--model", help="model directory (default models/churn)")
+    sc.add_argument("--model", help="model directory (default models/churn) or MLflow URI, "
+                    "e.g. models:/churnmodel@champion")
     sc.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    sc.add_argument("--no-drivers", action="store_true", help="skip explaining at-risk customers")
     sc.set_defaults(func=cmd_score)
+
+    sv = sub.add_parser("serve", help="serve the champion over REST (mlflow models serve)")
+    common(sv)
+    sv.add_argument("--model", help="MLflow model URI or exported directory "
+                    "(default models:/<model_name>@champion)")
+    sv.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=5001, help="port (default 5001)")
+    sv.set_defaults(func=cmd_serve)
     return p
 
 

@@ -105,15 +105,17 @@ class ScoringConfig:
 
     The threshold maximises the expected campaign profit on the validation cutoff:
     contacting a customer costs ``offer_cost``; a contacted churner accepts with
-    probability ``acceptance_rate`` and is then kept, saving their value (their spend
-    over the last ``value_window_days``, or ``value_column`` of the customers table).
-    ``top_k_percent`` replaces the profit rule by a fixed share of the scored customers.
+    probability ``acceptance_rate`` and is then kept, saving their value: the ``value``
+    column of the customers table when it is mapped (a CLV or margin figure), else their
+    net spend over the last ``value_window_days``. ``top_k_percent`` replaces the profit
+    rule by a fixed share: the threshold that flags that share on the validation cutoff.
+    Either way the threshold is a probability fixed at training, so batch scoring and the
+    REST server flag the same customers.
     """
 
-    offer_cost: float = 10.0
-    acceptance_rate: float = 0.3
+    offer_cost: float = 30.0
+    acceptance_rate: float = 0.25
     value_window_days: int = 365
-    value_column: str | None = None
     top_k_percent: float | None = None
     n_drivers: int = 3
     risk_bands: tuple[float, ...] = (0.2, 0.5, 0.8)

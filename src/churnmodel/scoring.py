@@ -1,16 +1,196 @@
-"""Batch scoring and safe writing of output tables."""
+"""Batch scoring: who is at risk, how much value is at stake, and why.
+
+The pieces, each usable on its own:
+
+* :func:`customer_value` — what keeping a customer is worth (the customers table's
+  ``value`` column, else net spend over a recent window);
+* :func:`profit_curve` / :func:`choose_threshold` — the retention-campaign economics on
+  the validation cutoff that fix the ``at_risk`` probability threshold at training;
+* :func:`score_frame` — probabilities, risk bands, at-risk flags and drivers for a feature
+  frame (what the MLflow pyfunc and the REST server return);
+* :func:`score_customers` — everything above for every customer active at a date;
+* :func:`check_output_path` / :func:`write_table` — safe, atomic output files.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
+from churnmodel.config import ScoringConfig
+from churnmodel.data.tables import Tables, day_end
 from churnmodel.errors import ChurnModelError
+
+if TYPE_CHECKING:
+    from churnmodel.modeling.model import ChurnModel
 
 SUFFIXES = (".csv", ".parquet")
 
+
+# --- value and campaign economics ---------------------------------------------------------
+
+def customer_value(tables: Tables, as_of: pd.Timestamp, customers: pd.Index,
+                   window_days: int = 365) -> pd.Series:
+    """What each customer is worth keeping, seen at ``as_of`` (never negative).
+
+    The customers table's ``value`` column when it is present (missing values count as 0);
+    otherwise net spend (purchases minus refunds) in the last ``window_days`` days.
+
+    >>> tx = pd.DataFrame({"customer_id": [1, 1, 1, 2], "amount": [50.0, -10.0, 20.0, 5.0],
+    ...     "ts": pd.to_datetime(["2024-01-01", "2025-06-01", "2025-06-02", "2025-07-01"])})
+    >>> customer_value(Tables(tx), pd.Timestamp("2025-06-30"), pd.Index([1, 2, 3])).tolist()
+    [10.0, 0.0, 0.0]
+    """
+    cu = tables.customers
+    if cu is not None and "value" in cu.columns:
+        v = cu.set_index("customer_id")["value"].astype("float64")
+    else:
+        tx = tables.transactions
+        end = day_end(as_of)
+        recent = tx[(tx["ts"] < end) & (tx["ts"] >= end - pd.Timedelta(days=window_days))]
+        v = recent.groupby("customer_id")["amount"].sum()
+    out = v.reindex(customers).fillna(0.0).clip(lower=0.0).astype("float64")
+    out.index.name = "customer_id"
+    return out.rename("customer_value")
+
+
+def profit_curve(y: np.ndarray, p: np.ndarray, value: np.ndarray, offer_cost: float,
+                 acceptance_rate: float) -> pd.DataFrame:
+    """Realised campaign profit when contacting the top-k customers by ``p``, for every k.
+
+    Contacting costs ``offer_cost``; a contacted churner (``y = 1``) accepts the offer with
+    probability ``acceptance_rate`` and is kept, saving ``value``. Rows are sorted by
+    decreasing probability; row k is "contact the k+1 riskiest customers".
+
+    >>> c = profit_curve(np.array([1, 0, 1]), np.array([0.9, 0.8, 0.1]),
+    ...                  np.array([100.0, 100.0, 100.0]), 10.0, 0.5)
+    >>> c["profit"].tolist()
+    [40.0, 30.0, 70.0]
+    """
+    order = np.argsort(-np.asarray(p), kind="stable")
+    y, p, value = np.asarray(y)[order], np.asarray(p)[order], np.asarray(value)[order]
+    gain = y * acceptance_rate * value - offer_cost
+    n = len(y)
+    return pd.DataFrame({
+        "contacted": np.arange(1, n + 1),
+        "share": np.arange(1, n + 1) / max(n, 1),
+        "threshold": p,
+        "profit": np.cumsum(gain),
+        "churners_reached": np.cumsum(y),
+    })
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray, value: np.ndarray,
+                     cfg: ScoringConfig) -> dict[str, Any]:
+    """The ``at_risk`` probability threshold, fixed on the validation cutoff.
+
+    With ``top_k_percent`` set: the probability that flags that share of the validation
+    customers. Otherwise: the threshold of the most profitable campaign on the profit
+    curve; if no campaign makes a profit, the threshold is 1.0 (nobody is flagged) and
+    ``note`` says why.
+    """
+    curve = profit_curve(y, p, value, cfg.offer_cost, cfg.acceptance_rate)
+    if len(curve) == 0:
+        raise ChurnModelError("cannot choose an at-risk threshold: no validation customers.")
+    if cfg.top_k_percent is not None:
+        k = max(1, int(round(cfg.top_k_percent / 100 * len(curve))))
+        row = curve.iloc[k - 1]
+        rule = f"top {cfg.top_k_percent:g}% of customers"
+    else:
+        row = curve.iloc[int(curve["profit"].to_numpy().argmax())]
+        rule = (f"maximum campaign profit (offer cost {cfg.offer_cost:g}, acceptance "
+                f"{cfg.acceptance_rate:g})")
+    out: dict[str, Any] = {
+        "rule": rule, "threshold": float(row["threshold"]), "share": float(row["share"]),
+        "profit": float(row["profit"]), "contacted": int(row["contacted"]),
+        "offer_cost": cfg.offer_cost, "acceptance_rate": cfg.acceptance_rate,
+        "note": "",
+    }
+    if cfg.top_k_percent is None and row["profit"] <= 0:
+        out.update(threshold=1.0, share=0.0, profit=0.0, contacted=0,
+                   note="no campaign is profitable at this offer cost: nobody is flagged")
+    return out
+
+
+def risk_band(p: np.ndarray | pd.Series, edges: Sequence[float]) -> pd.Categorical:
+    """Bands of churn probability: ``low | medium | high | very high`` for three edges.
+
+    >>> list(risk_band(np.array([0.1, 0.2, 0.6, 0.95]), (0.2, 0.5, 0.8)))
+    ['low', 'medium', 'high', 'very high']
+    """
+    names = {1: ["low", "high"], 2: ["low", "medium", "high"],
+             3: ["low", "medium", "high", "very high"]}.get(
+        len(edges), [f"band {i + 1}" for i in range(len(edges) + 1)])
+    codes = np.searchsorted(np.asarray(edges, dtype=float), np.asarray(p, dtype=float), side="right")
+    return pd.Categorical.from_codes(codes, categories=names, ordered=True)
+
+
+# --- scoring --------------------------------------------------------------------------
+
+def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
+                n_drivers: int | None = None) -> pd.DataFrame:
+    """Probability, risk band, at-risk flag and (for those at risk) drivers, per row of ``X``.
+
+    Uses the threshold and bands fixed at training (``model.info["scoring"]``), so every
+    path that scores (batch, pyfunc, REST) flags the same customers.
+    """
+    from churnmodel.explain import driver_columns, drivers
+    from churnmodel.explain import explain as explain_rows
+
+    sc = model.info.get("scoring", {})
+    n = sc.get("n_drivers", 3) if n_drivers is None else n_drivers
+    p = model.predict_proba(X)
+    out = pd.DataFrame({"churn_probability": p}, index=X.index)
+    out["risk_band"] = risk_band(p, sc.get("risk_bands", (0.2, 0.5, 0.8)))
+    out["at_risk"] = p >= sc.get("threshold", 0.5)
+    cols = driver_columns(n)
+    if explain and n > 0:
+        flagged = X[out["at_risk"].to_numpy()]
+        expl = explain_rows(model, flagged) if len(flagged) else None
+        if expl is not None:
+            d = drivers(expl, n)
+            out = out.join(d)
+    for c in cols:
+        if c not in out.columns:
+            out[c] = np.nan if c.endswith("contribution") else pd.Series(pd.NA, index=out.index,
+                                                                         dtype="string")
+    return out
+
+
+def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str,
+                    cfg: ScoringConfig | None = None, explain: bool = True,
+                    on_step: Callable[[str], Any] | None = None) -> pd.DataFrame:
+    """Score every customer active at ``as_of``: one row each, riskiest first.
+
+    Columns: ``customer_id, churn_probability, risk_band, at_risk, customer_value,
+    expected_value_at_risk`` (probability × value), ``rfm_segment`` (when the RFM features
+    exist) and ``driver_{1..n}_{feature,value,contribution,sentence}`` for those at risk.
+    ``on_step(name)`` is called after each long step (for progress bars).
+    """
+    cfg = cfg or ScoringConfig()
+    step = on_step or (lambda name: None)
+    as_of = pd.Timestamp(as_of).normalize()
+    X = model.features(tables, as_of)
+    step("features")
+    scored = score_frame(model, X, explain=explain)
+    step("predict + explain")
+    value = customer_value(tables, as_of, X.index, cfg.value_window_days)
+    scored.insert(3, "customer_value", value.to_numpy())
+    scored.insert(4, "expected_value_at_risk", scored["churn_probability"] * scored["customer_value"])
+    if {"recency_days", "frequency", "monetary_total"} <= set(X.columns):
+        from churnmodel.segmentation import rfm_scores
+
+        scored.insert(5, "rfm_segment", rfm_scores(X)["rfm_segment"].reindex(X.index).to_numpy())
+    scored = scored.sort_values("churn_probability", ascending=False, kind="stable")
+    return scored.reset_index(names="customer_id")
+
+
+# --- output files ---------------------------------------------------------------------
 
 def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
     """Fail early (before any heavy work) if ``path`` cannot or must not be written."""

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from churnmodel.data.synthetic import generate
+from churnmodel.explain import driver_columns
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -40,8 +41,15 @@ def test_synth_train_score_round_trip(project):
             cwd=project)
     assert r.returncode == 0, r.stderr
     scores = pd.read_parquet(project / "s.parquet")
-    assert list(scores.columns) == ["customer_id", "churn_probability"]
+    assert list(scores.columns) == [
+        "customer_id", "churn_probability", "risk_band", "at_risk", "customer_value",
+        "expected_value_at_risk", "rfm_segment", *driver_columns(3)]
     assert scores["customer_id"].is_unique and scores["churn_probability"].between(0, 1).all()
+    assert scores["churn_probability"].is_monotonic_decreasing  # riskiest first
+    risky = scores[scores["at_risk"]]
+    assert len(risky) > 0 and risky["driver_1_sentence"].notna().all()
+    assert scores.loc[~scores["at_risk"], "driver_1_feature"].isna().all()
+    assert "at risk (p >= " in r.stdout and "expected value at risk" in r.stdout
 
 
 def test_score_refuses_to_overwrite_without_the_flag(project):

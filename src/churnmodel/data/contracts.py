@@ -53,9 +53,9 @@ TICKETS = TableContract(
 CUSTOMERS = TableContract(
     name="customers",
     required=("customer_id",),
-    optional=("signup_ts", "region", "channel", "loyalty_tier", "churned_ts"),
+    optional=("signup_ts", "region", "channel", "loyalty_tier", "churned_ts", "value"),
     datetime_columns=("signup_ts", "churned_ts"),
-    numeric_columns=(),
+    numeric_columns=("value",),
     text_columns=("region", "channel", "loyalty_tier"),
 )
 

@@ -234,6 +234,8 @@ def _nps(f: str, v: float, row: Row) -> str:
 
 
 def _days(f: str, v: float, row: Row) -> str:
+    if f == "days_since_feedback":
+        return f"No survey answer for {_fmt(v)} days"
     return f"{_cap(label(f))}: {_fmt(v)}"
 
 

@@ -18,6 +18,7 @@ from churnmodel.modeling.calibration import Calibrator
 from churnmodel.modeling.candidates import make_candidate
 from churnmodel.modeling.metrics import evaluate
 from churnmodel.modeling.model import ChurnModel
+from churnmodel.scoring import choose_threshold, customer_value
 from churnmodel.training_set import Split, cutoff_dates, time_split, training_set
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ class TrainResult:
     rows: dict[str, int]
     seconds: dict[str, float] = field(default_factory=dict)
     test_predictions: pd.DataFrame | None = None
+    valid_predictions: pd.DataFrame | None = None  # customer_id, churned, p, customer_value
+    test_sample: pd.DataFrame | None = None  # features of up to 5,000 test customers (plots)
+    valid_features: pd.DataFrame | None = None  # validation cutoff features (champion duel)
 
     def metrics_json(self) -> dict[str, Any]:
         """``metrics.json``: the champion as ``model``, others under ``baselines``, ``oracle``."""
@@ -138,6 +142,14 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     # The champion is chosen on validation only; the test cutoff stays untouched by choices.
     champion = max(valid_metrics, key=lambda k: valid_metrics[k]["roc_auc"])
     cand, cal = fitted[champion]
+    # The at-risk threshold is fixed on validation too (campaign profit or top-k share).
+    valid_ids = va.index.get_level_values("customer_id")
+    valid_pred = pd.DataFrame({
+        "customer_id": valid_ids, "churned": yv, "p": cal.predict(cand.raw_score(Xv)),
+        "customer_value": customer_value(tables, split.valid, pd.Index(valid_ids),
+                                         cfg.scoring.value_window_days).to_numpy()})
+    threshold = choose_threshold(yv, valid_pred["p"].to_numpy(),
+                                 valid_pred["customer_value"].to_numpy(), cfg.scoring)
     oracle_metrics = None
     if oracle is not None:
         o = oracle[oracle["cutoff"] == split.test].set_index("customer_id")["p_churn"]
@@ -153,9 +165,14 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
         "seed": cfg.training.seed,
         "skipped_candidates": skipped,
         "config": cfg.to_dict(),
+        "scoring": {**threshold, "risk_bands": list(cfg.scoring.risk_bands),
+                    "n_drivers": cfg.scoring.n_drivers,
+                    "value_window_days": cfg.scoring.value_window_days},
     }
     model = ChurnModel(champion, cand, cal, features, categories, builders, H, L, info)
     seconds["total"] = time.perf_counter() - t0
     rows = {"train": len(tr), "valid": len(va), "test": len(te)}
+    sample = Xt.sample(min(len(Xt), 5000), random_state=cfg.training.seed).droplevel("cutoff")
     return TrainResult(model, champion, split, as_of, valid_metrics, test_metrics,
-                       oracle_metrics, rows, seconds, test_pred)
+                       oracle_metrics, rows, seconds, test_pred, valid_pred, sample,
+                       Xv.droplevel("cutoff"))

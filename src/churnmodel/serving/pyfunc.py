@@ -1,0 +1,127 @@
+"""The pyfunc wrapper: a per-customer feature frame in, risk, band and drivers out.
+
+Logged with MLflow's "models from code" (``entry.py``) rather than a pickled class; the
+trained :class:`~churnmodel.modeling.model.ChurnModel` travels as an artifact
+(``model.joblib``) and the package source as ``code_paths``, so a served model needs
+only the pinned pip requirements.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from churnmodel.errors import ChurnModelError
+from churnmodel.modeling.model import MODEL_FILE, ChurnModel
+
+ENTRY = Path(__file__).with_name("entry.py")
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+REQUIREMENTS = ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn", "scipy", "joblib",
+                "pyarrow", "duckdb")
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements of the serving environment (given explicitly: logging is fast)."""
+    return [f"{name}=={importlib.metadata.version(name)}" for name in REQUIREMENTS]
+
+
+class ChurnPyfunc(PythonModel):
+    """``predict(features)`` returns ``churn_probability, risk_band, at_risk`` and drivers.
+
+    Input: one row per customer with the model's feature columns (an optional
+    ``customer_id`` column is passed through). Drivers are filled for rows at risk.
+    """
+
+    model: ChurnModel
+
+    def load_context(self, context) -> None:
+        self.model = joblib.load(context.artifacts["model"])
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        from churnmodel.scoring import score_frame
+
+        X = pd.DataFrame(model_input)
+        ids = X.pop("customer_id") if "customer_id" in X.columns else None
+        out = score_frame(self.model, X.reset_index(drop=True))
+        out["risk_band"] = out["risk_band"].astype("string")
+        if ids is not None:
+            out.insert(0, "customer_id", ids.to_numpy())
+        return out
+
+
+def _examples(model: ChurnModel, X: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
+    """Input example (5 customers) and signature; ``customer_id`` is an optional input."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import ColSpec, Schema, TensorSpec
+
+    from churnmodel.scoring import score_frame
+
+    example = X[model.feature_names].head(5).copy()
+    for c in model.categories:
+        example[c] = example[c].astype("string")
+    out = score_frame(model, example)
+    out["risk_band"] = out["risk_band"].astype("string")
+    ids = pd.Series(X.index[:5], name="customer_id")
+    example.insert(0, "customer_id", ids.to_numpy())
+    out.insert(0, "customer_id", ids.to_numpy())
+    sig = infer_signature(example, out)
+    inputs: list[ColSpec | TensorSpec] = [
+        ColSpec(c.type, c.name, required=c.name != "customer_id") for c in sig.inputs.inputs]
+    outputs: list[ColSpec | TensorSpec] = [
+        ColSpec(c.type, c.name, required=False) for c in sig.outputs.inputs]
+    return example.reset_index(drop=True), ModelSignature(Schema(inputs), Schema(outputs))
+
+
+def save_pyfunc(model: ChurnModel, X: pd.DataFrame, path: str | Path) -> Path:
+    """Export the pyfunc to ``path`` (replacing it as a whole) for use without a tracking store."""
+    path = Path(path)
+    example, signature = _examples(model, X)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        art = Path(tmp) / MODEL_FILE
+        joblib.dump(model, art)
+        staged = Path(tmp) / "model"
+        mlflow.pyfunc.save_model(
+            path=str(staged), python_model=str(ENTRY), artifacts={"model": str(art)},
+            code_paths=[str(PACKAGE_DIR)], signature=signature, input_example=example,
+            pip_requirements=pip_requirements())
+        old = Path(tmp) / "old"
+        if path.exists():
+            path.rename(old)
+        staged.rename(path)
+    return path
+
+
+def log_pyfunc(model: ChurnModel, X: pd.DataFrame, model_path: str | Path):
+    """Log the pyfunc in the active MLflow run; returns MLflow's ``ModelInfo``."""
+    example, signature = _examples(model, X)
+    return mlflow.pyfunc.log_model(
+        name="model", python_model=str(ENTRY), artifacts={"model": str(Path(model_path))},
+        code_paths=[str(PACKAGE_DIR)], signature=signature, input_example=example,
+        pip_requirements=pip_requirements())
+
+
+def load_churn_model(uri: str | Path) -> ChurnModel:
+    """A :class:`ChurnModel` from a directory, an exported pyfunc or an MLflow model URI.
+
+    ``models:/churnmodel@champion`` and ``runs:/…`` resolve through the tracking URI.
+    """
+    s = str(uri)
+    if "://" in s or s.startswith(("models:/", "runs:/")):
+        try:
+            pm = mlflow.pyfunc.load_model(s)
+        except Exception as exc:  # MLflow raises many types; say what to do
+            raise ChurnModelError(f"cannot load model {s!r} from the tracking store "
+                                  f"{mlflow.get_tracking_uri()!r}: {exc}. Run `churnmodel train` "
+                                  "first or check MLFLOW_TRACKING_URI.") from None
+        return pm.unwrap_python_model().model
+    p = Path(s)
+    if (p / "MLmodel").exists():
+        return mlflow.pyfunc.load_model(str(p)).unwrap_python_model().model
+    return ChurnModel.load(p)

@@ -1,0 +1,241 @@
+"""MLflow tracking and registry: every training run is recorded and its model registered.
+
+* Tracking URI: ``MLFLOW_TRACKING_URI`` if set, else ``[tracking] tracking_uri``, else an
+  embedded SQLite file ``mlflow.db`` in the current directory (nothing to start).
+* One run per ``churnmodel train`` in the experiment ``[tracking] experiment``: resolved
+  config (params), seed, git commit, a data fingerprint per table (logged as MLflow
+  dataset inputs), metrics of the champion, every baseline and the oracle, plots, the
+  feature list with definitions, SHAP importance, and the pyfunc model.
+* Registry: the pyfunc is registered as ``[tracking] model_name``. The alias
+  ``champion`` moves to the new version only if it beats the current champion on the
+  new run's validation cutoff (both scored on the same rows); otherwise the version is
+  registered without the alias, and the report says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churnmodel.config import Config
+from churnmodel.data.tables import Tables
+
+DEFAULT_DB = "mlflow.db"
+
+
+def tracking_uri(cfg: Config) -> str:
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    if cfg.tracking.tracking_uri:
+        return cfg.tracking.tracking_uri
+    return f"sqlite:///{Path.cwd() / DEFAULT_DB}"
+
+
+def configure(cfg: Config) -> str:
+    """Point MLflow at the configured tracking store; returns the URI."""
+    import mlflow
+
+    uri = tracking_uri(cfg)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def git_commit(cwd: str | Path | None = None) -> str:
+    """The current commit (with ``-dirty`` when the tree has changes), or ``unknown``."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=cwd, capture_output=True, text=True, timeout=5).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def table_fingerprint(name: str, df: pd.DataFrame) -> dict[str, Any]:
+    """Row count, columns, date range and a content hash (order-sensitive) of one table."""
+    h = hashlib.sha256()
+    h.update(",".join(map(str, df.columns)).encode())
+    h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    dates = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
+    out: dict[str, Any] = {"table": name, "rows": int(len(df)), "columns": list(map(str, df.columns)),
+                           "sha256": h.hexdigest()}
+    for c in dates:
+        out[f"{c}_min"] = str(df[c].min()) if len(df) else None
+        out[f"{c}_max"] = str(df[c].max()) if len(df) else None
+    if "customer_id" in df.columns:
+        out["customers"] = int(df["customer_id"].nunique())
+    return out
+
+
+def data_fingerprint(tables: Tables) -> dict[str, dict[str, Any]]:
+    return {n: table_fingerprint(n, getattr(tables, n)) for n in tables.names()}
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = json.dumps(v) if isinstance(v, list | dict) else str(v)
+    return out
+
+
+def _metrics(metrics_json: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+
+    def put(prefix: str, m: dict[str, Any]) -> None:
+        for k, v in m.items():
+            if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v):
+                out[f"{prefix}{k}"] = float(v)
+
+    put("test_", metrics_json["model"])
+    for name, m in metrics_json["baselines"].items():
+        put(f"baseline_{name}_test_", m)
+    for name, m in metrics_json.get("validation", {}).items():
+        put(f"valid_{name}_", m)
+    if "oracle" in metrics_json:
+        put("oracle_test_", metrics_json["oracle"])
+        out["gap_to_oracle_roc_auc"] = metrics_json["oracle"]["roc_auc"] - metrics_json["model"]["roc_auc"]
+    return out
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    experiment: str
+    tracking_uri: str
+    model_uri: str
+    version: str
+    alias_moved: bool
+    reason: str
+    artifacts: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _champion_auc_on(client, name: str, alias: str, X: pd.DataFrame, y: np.ndarray) -> tuple[
+        str | None, float | None, str]:
+    """Current champion's version and ROC AUC on ``X, y``; (None, None, why) if it cannot."""
+    from sklearn.metrics import roc_auc_score
+
+    try:
+        current = client.get_model_version_by_alias(name, alias)
+    except Exception:
+        return None, None, "no current champion"
+    try:
+        from churnmodel.serving.pyfunc import load_churn_model
+
+        model = load_churn_model(f"models:/{name}@{alias}")
+        p = model.predict_proba(X)
+    except Exception as exc:  # a champion that cannot score these features loses
+        return current.version, None, (f"the current champion (version {current.version}) cannot "
+                                       f"score this run's validation features: {exc}")
+    return current.version, float(roc_auc_score(y, p)), ""
+
+
+def log_training(result, cfg: Config, tables: Tables, model_dir: Path,
+                 plots: dict[str, Path], importance: pd.DataFrame | None) -> RunReport:
+    """Record one training run in MLflow, register its model and decide the alias."""
+    import time
+
+    import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.tracking import MlflowClient
+
+    from churnmodel.features import catalog
+    from churnmodel.serving.pyfunc import log_pyfunc
+
+    t0 = time.perf_counter()
+    uri = configure(cfg)
+    mlflow.set_experiment(cfg.tracking.experiment)
+    metrics = result.metrics_json()
+    fingerprint = data_fingerprint(tables)
+    name, alias = cfg.tracking.model_name, cfg.tracking.alias
+    with mlflow.start_run(run_name=f"train as of {result.as_of.date()}") as run:
+        mlflow.log_params(_flatten(cfg.to_dict()))
+        mlflow.set_tags({
+            "git_commit": git_commit(), "seed": str(cfg.training.seed),
+            "champion_candidate": result.champion, "as_of": str(result.as_of.date()),
+            "test_cutoff": str(result.split.test.date()),
+            "valid_cutoff": str(result.split.valid.date()),
+            "data_sha256": hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode())
+            .hexdigest(),
+        })
+        for tname, fp in fingerprint.items():
+            source = _source(cfg, tname)
+            ds = MetaDataset(source=source, name=tname, digest=fp["sha256"][:20])  # type: ignore[abstract]
+            mlflow.log_input(ds, context="training", tags={
+                k: str(v) for k, v in fp.items() if k not in ("columns", "table")})
+        mlflow.log_metrics(_metrics(metrics))
+        mlflow.log_metric("at_risk_threshold", result.model.info["scoring"]["threshold"])
+        mlflow.log_metric("valid_campaign_profit", result.model.info["scoring"]["profit"])
+        with tempfile.TemporaryDirectory() as tmp:
+            t = Path(tmp)
+            (t / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            (t / "data_fingerprint.json").write_text(json.dumps(fingerprint, indent=2))
+            (t / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+            (t / "features.json").write_text(json.dumps(catalog.describe(result.model.feature_names),
+                                                        indent=2))
+            (t / "scoring.json").write_text(json.dumps(result.model.info["scoring"], indent=2))
+            mlflow.log_artifacts(tmp)
+            if importance is not None:
+                importance.to_csv(t / "shap_importance.csv", index=False)
+                mlflow.log_artifact(str(t / "shap_importance.csv"))
+        for p in plots.values():
+            mlflow.log_artifact(str(p), artifact_path="plots")
+        info = log_pyfunc(result.model, result.test_sample, model_dir / "model.joblib")
+        run_id = run.info.run_id
+
+    client = MlflowClient()
+    version = mlflow.register_model(info.model_uri, name)
+    yv = result.valid_predictions["churned"].to_numpy()
+    new_auc = result.valid_metrics[result.champion]["roc_auc"]
+    old_version, old_auc, why = _champion_auc_on(client, name, alias, result.valid_features, yv)
+    if old_version is None:
+        move, reason = True, f"first registered version: alias '{alias}' set"
+    elif old_auc is None:
+        move, reason = True, why + f"; alias '{alias}' moved"
+    elif new_auc > old_auc:
+        move, reason = True, (f"validation ROC AUC {new_auc:.4f} beats the champion (version "
+                              f"{old_version}) at {old_auc:.4f} on the same rows: alias '{alias}' moved")
+    else:
+        move, reason = False, (f"validation ROC AUC {new_auc:.4f} does not beat the champion "
+                               f"(version {old_version}) at {old_auc:.4f} on the same rows: "
+                               f"registered without the alias '{alias}'")
+    if move:
+        client.set_registered_model_alias(name, alias, version.version)
+    client.set_model_version_tag(name, version.version, "selection", reason)
+    artifacts = [f.path for f in client.list_artifacts(run_id)] + \
+        [f.path for f in client.list_artifacts(run_id, "plots")]
+    return RunReport(run_id, cfg.tracking.experiment, uri, info.model_uri, str(version.version),
+                     move, reason, artifacts, time.perf_counter() - t0)
+
+
+def _source(cfg: Config, table: str):
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+    src = cfg.data.tables.get(table)
+    if src is not None and src.path is not None:
+        raw = str(Path(src.path).resolve())
+    elif src is not None:
+        return CodeDatasetSource(tags={"query": str(src.query)[:500]})
+    else:
+        raw = str((cfg.data.dir / f"{table}.parquet").resolve())
+    try:
+        return resolve_dataset_source(raw)
+    except Exception:
+        return CodeDatasetSource(tags={"path": raw})
