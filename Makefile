@@ -9,9 +9,10 @@ CONFIG ?=
 CFG    := $(if $(CONFIG),--config $(CONFIG),)
 AS_OF  ?=
 SCORES ?= data/scores.parquet
+PORT   ?= 5001
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data train score test lint clean
+.PHONY: help venv data train score serve test lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,8 +34,11 @@ data: $(STAMP) ## (re)generate the embedded synthetic data in data/default
 train: $(STAMP) $(if $(CONFIG),,$(DATA)) ## train on the default data (or CONFIG=file.toml), export to models/churn
 	$(BIN)/churnmodel train $(CFG) $(if $(AS_OF),--as-of $(AS_OF),)
 
-score: $(STAMP) ## score active customers (AS_OF=YYYY-MM-DD, SCORES=file) with models/churn
+score: $(STAMP) ## flag at-risk customers with drivers (AS_OF=YYYY-MM-DD, SCORES=file) with models/churn
 	$(BIN)/churnmodel score $(CFG) $(if $(AS_OF),--as-of $(AS_OF),) --out $(SCORES) --overwrite
+
+serve: $(STAMP) ## serve the registered champion over REST on 127.0.0.1 (PORT=5001; after make train)
+	$(BIN)/churnmodel serve $(CFG) --port $(PORT)
 
 test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end to end)
 	$(BIN)/python -m pytest
@@ -44,4 +48,4 @@ lint: $(STAMP) ## ruff over src and tests, mypy over src
 	$(BIN)/mypy src
 
 clean: ## remove generated data, models and the virtual environment
-	rm -rf $(VENV) data/default models/churn .pytest_cache
+	rm -rf $(VENV) data/default models/churn .pytest_cache mlflow.db mlruns
