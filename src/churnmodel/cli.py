@@ -1,4 +1,4 @@
-"""The ``churnmodel`` command line: data, train, score, serve.
+"""The ``churnmodel`` command line: data, train, score, serve, segment, report.
 
 Library inside, I/O here: this module reads the config and paths, sets up logging and
 progress, calls the library and writes outputs, printing where they went. Errors caused
@@ -144,6 +144,23 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"MLflow: run {rep.run_id} in experiment '{rep.experiment}' ({rep.tracking_uri}); "
               f"registered '{cfg.tracking.model_name}' version {rep.version}: {rep.reason} "
               f"[{rep.seconds:.1f}s]")
+    _report_after_training(cfg, tables, result, model_dir)
+
+
+def _report_after_training(cfg: Config, tables, result, model_dir: Path) -> None:
+    """Write reports/churn_report.html; a failing report must never fail a training run."""
+    from churnmodel.report import REPORT_FILE, churn_report, write_report
+
+    t0 = time.perf_counter()
+    out = Path(cfg.output.report_dir) / REPORT_FILE
+    try:
+        report = churn_report(tables.until(result.as_of), cfg, result.model, model_dir, result.as_of)
+        write_report(report, out)
+    except Exception as exc:  # the model is already saved: warn, say what failed, go on
+        print(f"warning: the HTML report was not written ({type(exc).__name__}: {exc}); "
+              "run `churnmodel report` to retry")
+        return
+    print(f"report: wrote {out} [{time.perf_counter() - t0:.1f}s]")
 
 
 def _explain_sample(result):
@@ -186,6 +203,124 @@ def cmd_score(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def _segment_model(args: argparse.Namespace, cfg: Config):
+    """The model to score segments with, or None (with a note) when none was trained yet."""
+    source = args.model or cfg.output.model_dir
+    if str(source).startswith(("models:/", "runs:/")) or (Path(source) / "MLmodel").exists():
+        from churnmodel.serving import load_churn_model
+        from churnmodel.tracking import configure
+
+        configure(cfg)
+        return load_churn_model(source)
+    from churnmodel.modeling.model import MODEL_FILE, ChurnModel
+
+    if args.model is None and not (Path(source) / MODEL_FILE).exists():
+        print(f"note: no trained model in {source}: segments without churn probability or risk x "
+              "value (run `churnmodel train` first, or pass --model DIR)")
+        return None
+    return ChurnModel.load(source)
+
+
+_SUMMARY_COLUMNS = {"customers": ("customers", "{:,.0f}"), "share": ("share", "{:.1%}"),
+                    "mean_probability": ("mean p", "{:.3f}"), "total_value": ("value", "{:,.0f}"),
+                    "expected_value_at_risk": ("value at risk", "{:,.0f}")}
+
+
+def _summary_text(summary: pd.DataFrame, title: str) -> str:
+    df = summary.copy()
+    df.index = df.index.astype(str)
+    df.index.name = title
+    cols = {}
+    for c in df.columns:
+        name, spec = _SUMMARY_COLUMNS.get(str(c), (str(c), "{}"))
+        cols[name] = [spec.format(v) if pd.notna(v) else "" for v in df[c]]
+    return pd.DataFrame(cols, index=df.index).to_string()
+
+
+def _matrix_text(matrix: pd.DataFrame) -> str:
+    cells = {(str(r.risk_band), str(r.value_band)): r for r in matrix.itertuples()}
+    bands = ["low", "medium", "high"]
+    rows = {f"{risk} risk": [f"{cells[risk, v].action}: {cells[risk, v].customers:,} / "
+                             f"{cells[risk, v].total_value:,.0f}" for v in bands]
+            for risk in reversed(bands)}
+    return pd.DataFrame.from_dict(rows, orient="index",
+                                  columns=[f"{v} value" for v in bands]).to_string()
+
+
+def cmd_segment(args: argparse.Namespace) -> None:
+    from churnmodel.report import customer_segments, segment_overview
+    from churnmodel.scoring import check_output_path, write_table
+
+    cfg = _config(args)
+    out = check_output_path(args.out, args.overwrite)
+    profiles_out = out.with_name(f"{out.stem}_clusters.csv")
+    if profiles_out.exists() and not args.overwrite:
+        raise ChurnModelError(f"output {str(profiles_out)!r} (the cluster profiles) exists; pass "
+                              "--overwrite to replace it.")
+    model = _segment_model(args, cfg)
+    tables = _load_tables(cfg)
+    as_of = pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
+    t0 = time.perf_counter()
+    with _progress(2, not args.quiet, "segmenting") as bar:
+        seg = customer_segments(tables, as_of, cfg, model)
+        bar.update(1)
+        write_table(seg.table.reset_index(names="customer_id"), out)
+        write_table(seg.clusters.profiles.reset_index(), profiles_out)
+        bar.update(1)
+    cl = seg.clusters
+    print(f"segmented {len(seg.table):,} customers active at {as_of.date()} in "
+          f"{time.perf_counter() - t0:.1f}s" + ("" if model is None else f" (model {model.name})"))
+    print("\n" + _summary_text(segment_overview(seg.table, "rfm_segment"), "RFM segment"))
+    clusters = segment_overview(seg.table, "cluster")
+    clusters.index = [f"{i} {n}" for i, n in zip(clusters.index, clusters.pop("name"), strict=True)]
+    print(f"\nbehavioural clusters (k = {cl.k}, best silhouette "
+          f"{cl.silhouette[cl.k]:.3f} of k = {min(cl.silhouette)}..{max(cl.silhouette)}):")
+    print(_summary_text(clusters, "cluster"))
+    if "nps_group" in seg.table.columns:
+        print("\n" + _summary_text(segment_overview(seg.table, "nps_group"), "NPS group"))
+    if seg.matrix is not None:
+        print("\nrisk x value (action: customers / value):")
+        print(_matrix_text(seg.matrix))
+    print(f"\nwrote {out} (one row per customer) and {profiles_out} (cluster profiles)")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from churnmodel.modeling.model import ChurnModel
+    from churnmodel.report import REPORT_FILE, churn_report, render_in_chromium, write_report
+
+    cfg = _config(args)
+    model_dir = Path(args.model or cfg.output.model_dir)
+    model = ChurnModel.load(model_dir)
+    out = Path(args.out) if args.out else Path(cfg.output.report_dir) / REPORT_FILE
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ChurnModelError(f"report {str(out)!r} must end in .html.")
+    tables = _load_tables(cfg)
+    as_of = pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
+    t0 = time.perf_counter()
+    with _progress(4, not args.quiet, "report") as bar:
+        report = churn_report(tables, cfg, model, model_dir, as_of,
+                              on_step=lambda s: (bar.set_postfix_str(s), bar.update(1)))
+        write_report(report, out)
+        bar.update(1)
+    h = report.headline
+    auc = f"{h['test_auc']:.3f}" if h["test_auc"] is not None else "n/a"
+    oracle = f" (oracle {h['oracle_auc']:.3f})" if h["oracle_auc"] is not None else ""
+    print(f"report on {h['customers']:,} customers active at {as_of.date()}: {h['at_risk']:,} at risk, "
+          f"expected value at risk {h['value_at_risk']:,.0f}; test ROC AUC {auc}{oracle} "
+          f"[{time.perf_counter() - t0:.1f}s]")
+    for notes in report.notes.values():
+        for note in notes:
+            print(f"note: {note}")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
+    if args.screenshot is not None:
+        png = Path(args.screenshot) if args.screenshot else out.with_suffix(".png")
+        rendered = render_in_chromium(out, png)
+        print(f"rendered in headless Chromium: {len(rendered.console)} console message(s); "
+              f"screenshot {rendered.screenshot}")
+        for line in rendered.console:
+            print(f"  {line}")
+
+
 def _progress(total: int, enabled: bool, desc: str):
     from tqdm.auto import tqdm
 
@@ -211,7 +346,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
            "-h", args.host, "-p", str(args.port)]
     print(f"serving {model} (tracking {uri}) on http://{args.host}:{args.port}/invocations; "
           "Ctrl-C stops")
-    env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
+    # mlflow starts uvicorn by name: the environment's bin directory must be on PATH
+    bindir = str(Path(sys.executable).parent)
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri,
+               PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
     try:
         subprocess.run(cmd, env=env, check=True)
     except subprocess.CalledProcessError as exc:
@@ -265,6 +403,28 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=5001, help="port (default 5001)")
     sv.set_defaults(func=cmd_serve)
+
+    sg = sub.add_parser("segment", help="RFM segments, behavioural clusters, NPS groups and risk x "
+                        "value of every active customer at a date")
+    common(sg)
+    sg.add_argument("--as-of", type=_parse_date, help="segmentation date (default: the latest event)")
+    sg.add_argument("--out", required=True, help="output file, .csv or .parquet (cluster profiles "
+                    "go to <stem>_clusters.csv next to it)")
+    sg.add_argument("--model", help="model directory (default models/churn; without a trained "
+                    "model no churn probability) or MLflow URI")
+    sg.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    sg.set_defaults(func=cmd_segment)
+
+    rp = sub.add_parser("report", help="write the self-contained HTML churn report")
+    common(rp)
+    rp.add_argument("--as-of", type=_parse_date, help="date of the customers shown (default: the "
+                    "latest event)")
+    rp.add_argument("--model", help="exported model directory (default models/churn)")
+    rp.add_argument("--out", help="HTML file (default reports/churn_report.html)")
+    rp.add_argument("--screenshot", nargs="?", const="", metavar="PNG",
+                    help="also render the page in headless Chromium and save a screenshot "
+                         "(default next to the report, .png)")
+    rp.set_defaults(func=cmd_report)
     return p
 
 
