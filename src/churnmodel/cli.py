@@ -106,45 +106,47 @@ def cmd_train(args: argparse.Namespace) -> None:
     if cfg.data.uses_default and not (cfg.data.dir / "transactions.parquet").exists():
         raise ChurnModelError(f"no data in {str(cfg.data.dir)!r}: run `churnmodel data synth` "
                               "first, or pass --config with your own [data.transactions].")
-    tables = _load_tables(cfg)
-    result = train(tables, cfg, oracle=_oracle(cfg), progress=not args.quiet)
-    metrics = result.metrics_json()
-    model_dir = Path(cfg.output.model_dir)
-    paths = result.model.save(model_dir, metrics)
-    t_exp = time.perf_counter()
-    expl, importance = _explain_sample(result)
-    plots = training_plots(result, model_dir / "plots", expl, importance)
-    if importance is not None:
-        importance.to_csv(model_dir / "shap_importance.csv", index=False)
-    save_pyfunc(result.model, result.test_sample, model_dir / "mlflow_model")
-    t_exp = time.perf_counter() - t_exp
-    s = result.split
-    print(f"as of {result.as_of.date()}: train cutoffs {s.train[0].date()}..{s.train[-1].date()} "
-          f"({result.rows['train']:,} rows), validation {s.valid.date()} "
-          f"({result.rows['valid']:,}), test {s.test.date()} ({result.rows['test']:,})")
-    print("validation ROC AUC: " + ", ".join(
-        f"{k} {v['roc_auc']:.4f}" for k, v in result.valid_metrics.items())
-        + f" -> champion: {result.champion}")
-    print(f"\ntest cutoff {s.test.date()}, churn within {cfg.labels.horizon_days} days "
-          f"(base rate {metrics['model']['base_rate']:.3f}, n={metrics['model']['n']:,}):")
-    print(_metrics_table(metrics))
-    sc = result.model.info["scoring"]
-    print(f"\nat-risk threshold p >= {sc['threshold']:.3f} ({sc['rule']}; flags "
-          f"{sc['share']:.1%} of validation customers, campaign profit {sc['profit']:,.0f})"
-          + (f" — {sc['note']}" if sc["note"] else ""))
-    if importance is not None:
-        print("top drivers (mean |SHAP|): " + ", ".join(importance["feature"].head(5)))
-    print(f"\ntrained in {result.seconds['total']:.1f}s, explained and plotted in {t_exp:.1f}s; "
-          f"wrote {', '.join(p.name for p in paths)}, mlflow_model/ and {len(plots)} plots "
-          f"to {model_dir}")
-    if cfg.tracking.enabled and not args.no_track:
-        from churnmodel.tracking import log_training
+    from churnmodel.tracking import log_training, training_run
 
-        rep = log_training(result, cfg, tables, model_dir, plots, importance)
-        print(f"MLflow: run {rep.run_id} in experiment '{rep.experiment}' ({rep.tracking_uri}); "
-              f"registered '{cfg.tracking.model_name}' version {rep.version}: {rep.reason} "
-              f"[{rep.seconds:.1f}s]")
-    _report_after_training(cfg, tables, result, model_dir)
+    # the MLflow run opens first, so a training that fails is recorded as FAILED
+    with training_run(cfg, cfg.tracking.enabled and not args.no_track) as run_id:
+        tables = _load_tables(cfg)
+        result = train(tables, cfg, oracle=_oracle(cfg), progress=not args.quiet)
+        metrics = result.metrics_json()
+        model_dir = Path(cfg.output.model_dir)
+        paths = result.model.save(model_dir, metrics)
+        t_exp = time.perf_counter()
+        expl, importance = _explain_sample(result)
+        plots = training_plots(result, model_dir / "plots", expl, importance)
+        if importance is not None:
+            importance.to_csv(model_dir / "shap_importance.csv", index=False)
+        save_pyfunc(result.model, result.test_sample, model_dir / "mlflow_model")
+        t_exp = time.perf_counter() - t_exp
+        s = result.split
+        print(f"as of {result.as_of.date()}: train cutoffs {s.train[0].date()}.."
+              f"{s.train[-1].date()} ({result.rows['train']:,} rows), validation {s.valid.date()} "
+              f"({result.rows['valid']:,}), test {s.test.date()} ({result.rows['test']:,})")
+        print("validation ROC AUC: " + ", ".join(
+            f"{k} {v['roc_auc']:.4f}" for k, v in result.valid_metrics.items())
+            + f" -> champion: {result.champion}")
+        print(f"\ntest cutoff {s.test.date()}, churn within {cfg.labels.horizon_days} days "
+              f"(base rate {metrics['model']['base_rate']:.3f}, n={metrics['model']['n']:,}):")
+        print(_metrics_table(metrics))
+        sc = result.model.info["scoring"]
+        print(f"\nat-risk threshold p >= {sc['threshold']:.3f} ({sc['rule']}; flags "
+              f"{sc['share']:.1%} of validation customers, campaign profit {sc['profit']:,.0f})"
+              + (f" — {sc['note']}" if sc["note"] else ""))
+        if importance is not None:
+            print("top drivers (mean |SHAP|): " + ", ".join(importance["feature"].head(5)))
+        print(f"\ntrained in {result.seconds['total']:.1f}s, explained and plotted in "
+              f"{t_exp:.1f}s; wrote {', '.join(p.name for p in paths)}, mlflow_model/ and {len(plots)} plots "
+              f"to {model_dir}")
+        if run_id is not None:
+            rep = log_training(result, cfg, tables, model_dir, plots, importance)
+            print(f"MLflow: run {rep.run_id} in experiment '{rep.experiment}' "
+                  f"({rep.tracking_uri}); registered '{cfg.tracking.model_name}' version "
+                  f"{rep.version}: {rep.reason} [{rep.seconds:.1f}s]")
+        _report_after_training(cfg, tables, result, model_dir)
 
 
 def _report_after_training(cfg: Config, tables, result, model_dir: Path) -> None:
@@ -428,11 +430,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM unwinds like Ctrl-C: temp files are removed, the MLflow run is marked KILLED."""
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args.debug:
         warnings.filterwarnings("ignore", category=UserWarning)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         args.func(args)
     except ChurnModelError as exc:
@@ -440,6 +452,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        print(f"interrupted ({exc or 'Ctrl-C'}); no partial output was left behind", file=sys.stderr)
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -15,6 +15,7 @@ The pieces, each usable on its own:
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,20 +202,49 @@ def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
     if p.exists() and not overwrite:
         raise ChurnModelError(f"output {str(p)!r} exists; pass --overwrite to replace it.")
     parent = p.parent if str(p.parent) else Path(".")
-    if not parent.exists():
+    if not parent.is_dir():
         raise ChurnModelError(f"output directory {str(parent)!r} does not exist; create it first.")
-    if not os.access(parent, os.W_OK):
-        raise ChurnModelError(f"output directory {str(parent)!r} is not writable.")
+    try:  # a real probe: permission bits alone do not tell (root, read-only mounts, quotas)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{p.name}.probe."):
+            pass
+    except OSError as exc:
+        raise ChurnModelError(f"output directory {str(parent)!r} is not writable "
+                              f"({exc.strerror}); choose another --out.") from None
+    _remove_stale_temp_files(p)
     return p
+
+
+def _temp_path(p: Path) -> Path:
+    return p.with_name(f".{p.name}.{os.getpid()}.tmp")
+
+
+def _remove_stale_temp_files(p: Path) -> None:
+    """Delete temp files a killed writer of ``p`` left behind (their process is gone)."""
+    for tmp in p.parent.glob(f".{p.name}.*.tmp"):
+        pid = tmp.name[len(p.name) + 2:-4]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Write ``df`` as CSV or Parquet (by suffix) atomically: temp file, then rename.
 
-    A crash or kill mid-write leaves the previous file (if any) intact and no partial file.
+    A crash or kill mid-write leaves the previous file (if any) intact and no partial file
+    at ``path``; a hidden temp file left by SIGKILL is removed by the next run's
+    :func:`check_output_path`.
     """
     p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    tmp = _temp_path(p)
     try:
         if p.suffix.lower() == ".parquet":
             df.to_parquet(tmp, index=False)

@@ -19,6 +19,8 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,25 +148,77 @@ def _champion_auc_on(client, name: str, alias: str, X: pd.DataFrame, y: np.ndarr
     return current.version, float(roc_auc_score(y, p)), ""
 
 
+@contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """Serialise writers of an embedded SQLite store across processes (no-op for servers).
+
+    SQLite allows one writer at a time; MLflow waits on a busy database, but two processes
+    creating the tables, or deciding the champion alias, at the same moment must not
+    interleave.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    lock = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def training_run(cfg: Config, enabled: bool = True) -> Iterator[str | None]:
+    """Open the MLflow run of one training *before* it starts; yields the run id (or None).
+
+    A training that raises is recorded as FAILED (KILLED on Ctrl-C / SIGTERM) with the
+    error as a tag, and never reaches registration, so the champion alias cannot move.
+    """
+    if not enabled:
+        yield None
+        return
+    import mlflow
+
+    uri = configure(cfg)
+    with _store_lock(uri):
+        mlflow.set_experiment(cfg.tracking.experiment)
+        run = mlflow.start_run(run_name="train")
+    try:
+        yield run.info.run_id
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt | SystemExit) else "FAILED"
+        with _store_lock(uri):
+            mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:4000])
+            mlflow.end_run(status=status)
+        raise
+    with _store_lock(uri):
+        mlflow.end_run(status="FINISHED")
+
+
 def log_training(result, cfg: Config, tables: Tables, model_dir: Path,
                  plots: dict[str, Path], importance: pd.DataFrame | None) -> RunReport:
-    """Record one training run in MLflow, register its model and decide the alias."""
+    """Record a finished training in the active MLflow run, register the model, decide the alias."""
     import time
 
     import mlflow
     from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.tracking import MlflowClient
 
     from churnmodel.features import catalog
     from churnmodel.serving.pyfunc import log_pyfunc
 
     t0 = time.perf_counter()
-    uri = configure(cfg)
-    mlflow.set_experiment(cfg.tracking.experiment)
+    uri = tracking_uri(cfg)
     metrics = result.metrics_json()
     fingerprint = data_fingerprint(tables)
-    name, alias = cfg.tracking.model_name, cfg.tracking.alias
-    with mlflow.start_run(run_name=f"train as of {result.as_of.date()}") as run:
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("log_training needs an active run: use `with training_run(cfg):`")
+    with _store_lock(uri):
+        mlflow.set_tag("mlflow.runName", f"train as of {result.as_of.date()}")
         mlflow.log_params(_flatten(cfg.to_dict()))
         mlflow.set_tags({
             "git_commit": git_commit(), "seed": str(cfg.training.seed),
@@ -198,7 +252,17 @@ def log_training(result, cfg: Config, tables: Tables, model_dir: Path,
             mlflow.log_artifact(str(p), artifact_path="plots")
         info = log_pyfunc(result.model, result.test_sample, model_dir / "model.joblib")
         run_id = run.info.run_id
+        return _register(result, cfg, info, run_id, uri, t0)
 
+
+def _register(result, cfg: Config, info, run_id: str, uri: str, t0: float) -> RunReport:
+    """Register the logged model; move the alias only on a validation win (under the lock)."""
+    import time
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    name, alias = cfg.tracking.model_name, cfg.tracking.alias
     client = MlflowClient()
     version = mlflow.register_model(info.model_uri, name)
     yv = result.valid_predictions["churned"].to_numpy()

@@ -9,6 +9,7 @@ only the pinned pip requirements.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,16 @@ ENTRY = Path(__file__).with_name("entry.py")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn", "scipy", "joblib",
                 "pyarrow", "duckdb")
+
+
+def max_request_rows() -> int | None:
+    """Row limit per REST request (``CHURNMODEL_MAX_REQUEST_ROWS``, default 10,000; 0 = none).
+
+    Applies only inside ``mlflow models serve``; in-process and Spark scoring are unlimited.
+    """
+    if os.environ.get("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "").lower() != "true":
+        return None
+    return int(os.environ.get("CHURNMODEL_MAX_REQUEST_ROWS", "10000")) or None
 
 
 def pip_requirements() -> list[str]:
@@ -45,11 +56,22 @@ class ChurnPyfunc(PythonModel):
         self.model = joblib.load(context.artifacts["model"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        from mlflow.exceptions import MlflowException
+
         from churnmodel.scoring import score_frame
 
         X = pd.DataFrame(model_input)
+        limit = max_request_rows()
+        if limit and len(X) > limit:
+            # an HTTP 400, not an out-of-memory server: split big jobs or use batch scoring
+            raise MlflowException.invalid_parameter_value(
+                f"request has {len(X):,} rows; the server accepts at most {limit:,} per request "
+                "(CHURNMODEL_MAX_REQUEST_ROWS). Send smaller batches or use `churnmodel score`.")
         ids = X.pop("customer_id") if "customer_id" in X.columns else None
-        out = score_frame(self.model, X.reset_index(drop=True))
+        try:
+            out = score_frame(self.model, X.reset_index(drop=True))
+        except ChurnModelError as exc:  # a clear 400 instead of a stack trace
+            raise MlflowException.invalid_parameter_value(str(exc)) from None
         out["risk_band"] = out["risk_band"].astype("string")
         if ids is not None:
             out.insert(0, "customer_id", ids.to_numpy())
