@@ -345,7 +345,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise ChurnModelError("the `mlflow` command is not installed in this environment; "
                               "run `make venv`.")
     cmd = [mlflow_bin, "models", "serve", "-m", model, "--env-manager", "local",
-           "-h", args.host, "-p", str(args.port)]
+           "-h", args.host, "-p", str(args.port), "-w", str(args.workers)]
     print(f"serving {model} (tracking {uri}) on http://{args.host}:{args.port}/invocations; "
           "Ctrl-C stops")
     # mlflow starts uvicorn by name: the environment's bin directory must be on PATH
@@ -404,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default models:/<model_name>@champion)")
     sv.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=5001, help="port (default 5001)")
+    sv.add_argument("--workers", type=int, default=1, help="server processes (default 1; each "
+                    "holds the model in memory)")
     sv.set_defaults(func=cmd_serve)
 
     sg = sub.add_parser("segment", help="RFM segments, behavioural clusters, NPS groups and risk x "
