@@ -12,10 +12,10 @@ SCORES ?= data/scores.parquet
 PORT   ?= 5001
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data train score serve test lint clean
+.PHONY: help venv data train score serve test lint clean notebooks report
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,17 @@ score: $(STAMP) ## flag at-risk customers with drivers (AS_OF=YYYY-MM-DD, SCORES
 
 serve: $(STAMP) ## serve the registered champion over REST on 127.0.0.1 (PORT=5001; after make train)
 	$(BIN)/churnmodel serve $(CFG) --port $(PORT)
+
+report: $(STAMP) ## write reports/churn_report.html with models/churn (AS_OF=YYYY-MM-DD; trains first if needed)
+	@test -f $(MODEL) || $(MAKE) train
+	$(BIN)/churnmodel report $(CFG) $(if $(AS_OF),--as-of $(AS_OF),)
+
+# jupyter execute runs each notebook in notebooks/ and saves nothing: the files stay output-free.
+NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
+NB_ENV = $(strip $(if $(CONFIG),CHURNMODEL_CONFIG=$(abspath $(CONFIG))) $(if $(AS_OF),CHURNMODEL_AS_OF=$(AS_OF)))
+notebooks: $(STAMP) ## run the four notebooks top to bottom on the default data (trains first if needed)
+	@test -f $(MODEL) || $(MAKE) train
+	$(NB_ENV) $(BIN)/jupyter execute --kernel_name=python3 $(NOTEBOOKS)
 
 test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end to end)
 	$(BIN)/python -m pytest

@@ -484,7 +484,7 @@ th,td{padding:4px 10px;border-bottom:1px solid #e4e7eb;text-align:left;white-spa
 th{background:#f0f4f8;font-weight:600} td.n{text-align:right;font-variant-numeric:tabular-nums}
 td.wrap{white-space:normal;max-width:520px}
 tr.champion td{font-weight:600;background:#f0fff4} tr.oracle td{color:#52606d;font-style:italic}
-.figs{display:flex;flex-wrap:wrap;gap:16px} figure{margin:0;flex:0 1 600px;max-width:600px}
+.figs{display:flex;flex-wrap:wrap;gap:16px} figure{margin:0;flex:0 1 560px;max-width:570px}
 figure img{width:100%;height:auto;border:1px solid #e4e7eb}
 figcaption{font-size:12px;color:#52606d;max-width:560px}
 .missing{border:1px dashed #bcccdc;padding:40px 20px;color:#829ab1;font-size:13px}
