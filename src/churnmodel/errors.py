@@ -8,11 +8,19 @@ without a traceback; library users catch :class:`ChurnModelError`.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
 class ChurnModelError(Exception):
-    """Base class of every error caused by input, configuration or data."""
+    """Base class of every error caused by input, configuration or data.
+
+    The message is kept on one line (embedded line breaks, e.g. from a parser's or MLflow's
+    own message, become spaces): the CLI prints it as a single ``error: ...`` line.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(one_line(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(ChurnModelError):
@@ -57,6 +65,15 @@ class DataError(ChurnModelError):
 
 class ModelInputError(ChurnModelError):
     """A frame handed to a trained model does not match what it was trained on."""
+
+
+def one_line(text: object) -> str:
+    """``text`` (or an exception's message) on one line: each line break becomes one space.
+
+    >>> one_line("Error tokenizing data.\\nExpected 3 fields in line 3\\n")
+    'Error tokenizing data. Expected 3 fields in line 3'
+    """
+    return re.sub(r"\s*\n\s*", " ", str(text)).strip()
 
 
 def nearest(word: str, choices: Iterable[str]) -> str:

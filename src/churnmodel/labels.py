@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from churnmodel.data.tables import Tables, day_end
-from churnmodel.errors import DataError
+from churnmodel.errors import ConfigError, DataError
 
 
 def active_customers(tables: Tables, cutoff: pd.Timestamp | str,
@@ -28,6 +28,9 @@ def active_customers(tables: Tables, cutoff: pd.Timestamp | str,
     >>> active_customers(Tables(tx), "2025-01-01").tolist()
     [2]
     """
+    if activity_lookback_days < 1:
+        raise ConfigError(f"[labels] activity_lookback_days must be at least 1, got "
+                          f"{activity_lookback_days}.")
     end = day_end(cutoff)
     start = end - pd.Timedelta(days=activity_lookback_days)
     tx = tables.transactions
@@ -54,6 +57,8 @@ def churn_labels(tables: Tables, cutoff: pd.Timestamp | str, customers: pd.Index
     >>> churn_labels(Tables(tx), "2025-01-01", pd.Index([1, 2]), horizon_days=90).tolist()
     [0, 1]
     """
+    if horizon_days < 1:
+        raise ConfigError(f"[labels] horizon_days must be at least 1, got {horizon_days}.")
     end = day_end(cutoff)
     window_end = end + pd.Timedelta(days=horizon_days)
     last = tables.max_event_ts()

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.data.tables import Tables
-from churnmodel.errors import DataError
+from churnmodel.errors import ConfigError, DataError
 from churnmodel.features import build_features
 from churnmodel.labels import active_customers, churn_labels
 
@@ -29,6 +29,10 @@ def cutoff_dates(as_of: pd.Timestamp | str, horizon_days: int, n_cutoffs: int,
     >>> [str(c.date()) for c in cutoff_dates("2025-12-31", 90, 3)]
     ['2025-08-01', '2025-09-01', '2025-10-01']
     """
+    for key, value in (("[labels] horizon_days", horizon_days), ("[training] n_cutoffs", n_cutoffs),
+                       ("[training] cutoff_step_months", step_months)):
+        if value < 1:
+            raise ConfigError(f"{key} must be at least 1, got {value}.")
     latest = pd.Timestamp(as_of).normalize() - pd.Timedelta(days=horizon_days)
     last = latest.to_period("M").to_timestamp()  # month start on or before `latest`
     return [last - pd.DateOffset(months=step_months * k) for k in range(n_cutoffs)][::-1]
@@ -74,6 +78,13 @@ def cutoff_frame(tables: Tables, cutoff: pd.Timestamp, builders: Sequence[str],
     Index: ``(cutoff, customer_id)``; columns: features, then ``churned`` if labelled.
     """
     pop = active_customers(tables, cutoff, activity_lookback_days)
+    if not with_labels and len(pop) == 0:  # scoring: an empty answer would look like success
+        raise DataError("transactions", "ts", f"has no customer active at {cutoff.date()} (a "
+                        f"purchase in the {activity_lookback_days} days up to it; the data end on "
+                        f"{tables.transactions['ts'].max().date()})",
+                        "use an as-of date (--as-of) inside the history")
+    if max_customers is not None and max_customers < 1:
+        raise ConfigError(f"[training] max_customers_per_cutoff must be at least 1, got {max_customers}.")
     if max_customers is not None and len(pop) > max_customers:
         rng = np.random.default_rng([seed, int(cutoff.value // 10**9)])
         pop = pop[np.sort(rng.choice(len(pop), max_customers, replace=False))]
@@ -99,8 +110,11 @@ def training_set(tables: Tables, cutoffs: Sequence[pd.Timestamp], builders: Sequ
                            max_customers_per_cutoff, seed) for c in it]
     frames = [f for f in frames if len(f)]
     if not frames:
-        raise DataError("transactions", "ts", "no customer is active at any training cutoff",
-                        "check the as-of date and [labels] activity_lookback_days")
+        span = f"{min(cutoffs).date()}..{max(cutoffs).date()}" if len(cutoffs) else "none"
+        raise DataError("transactions", "ts", f"no customer is active at any training cutoff "
+                        f"({span}: a purchase in the {activity_lookback_days} days up to it)",
+                        "check the as-of date (by default the latest event in any table: one "
+                        "stray future date moves it) and [labels] activity_lookback_days")
     return pd.concat(_unify_categories(frames))
 
 

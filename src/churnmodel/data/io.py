@@ -7,6 +7,7 @@ naming the table, the column, how many rows are affected, an example and the fix
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 from churnmodel.config import Config, TableSource
 from churnmodel.data.contracts import CONTRACTS, CSAT_RANGE, NPS_RANGE, TableContract
 from churnmodel.data.tables import Tables
-from churnmodel.errors import DataError, nearest
+from churnmodel.errors import DataError, nearest, one_line
 
 # Integers in this range are read as YYYYMMDD dates, above it as Unix epoch seconds.
 _YYYYMMDD = (19000101, 21001231)
@@ -35,7 +36,7 @@ def read_source(name: str, src: TableSource) -> pd.DataFrame:
                                 "use a SELECT statement")
             return rel.df()
         except duckdb.Error as exc:
-            raise DataError(name, None, f"the SQL query failed: {exc}",
+            raise DataError(name, None, f"the SQL query failed: {one_line(exc)}",
                             "check the query in [data." + name + "] query") from None
     assert src.path is not None
     path = Path(src.path)
@@ -47,7 +48,7 @@ def read_source(name: str, src: TableSource) -> pd.DataFrame:
         try:
             return pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for damaged files
-            raise DataError(name, None, f"cannot read Parquet file {str(path)!r} ({exc})",
+            raise DataError(name, None, f"cannot read Parquet file {str(path)!r} ({one_line(exc)})",
                             "re-export the file; it looks truncated or corrupt") from None
     if suffix in (".csv", ".txt", ".tsv", ".gz"):
         return _read_csv(name, path, src)
@@ -68,8 +69,9 @@ def _read_csv(name: str, path: Path, src: TableSource) -> pd.DataFrame:
                         f"byte {exc.start})",
                         f"set [data.{name}] encoding = \"latin-1\" (or the file's encoding)") from None
     except pd.errors.ParserError as exc:
-        raise DataError(name, None, f"cannot parse CSV {str(path)!r}: {exc}",
-                        f"check the delimiter; set [data.{name}] sep = \";\" if needed") from None
+        raise DataError(name, None, f"cannot parse CSV {str(path)!r}: {one_line(exc)}",
+                        f"check the delimiter and quoting of that line; set [data.{name}] sep = "
+                        "\";\" if the file is not comma-separated") from None
     except pd.errors.EmptyDataError:
         raise DataError(name, None, f"{str(path)!r} is empty", "export the table with a header "
                         "row and at least one data row") from None
@@ -87,6 +89,10 @@ def apply_mapping(name: str, df: pd.DataFrame, columns: dict[str, str] | None) -
     """Rename user columns onto the contract and keep only contract columns."""
     contract = CONTRACTS[name]
     mapping = dict(columns or {})
+    dup = df.columns[df.columns.duplicated()]
+    if len(dup):
+        raise DataError(name, str(dup[0]), "appears more than once in the header",
+                        "rename or drop the repeated column (e.g. alias it in the SQL query)")
     for canon, source in mapping.items():
         if source not in df.columns:
             raise DataError(name, canon, f"is mapped to column {source!r}, which the file does "
@@ -94,10 +100,22 @@ def apply_mapping(name: str, df: pd.DataFrame, columns: dict[str, str] | None) -
                             f"{', '.join(map(str, df.columns[:20]))}",
                             f"set [data.{name}] {canon} = \"<one of the columns present>\"")
     rename = {src: canon for canon, src in mapping.items()}
-    out = df.rename(columns=rename)
+    if len(rename) < len(mapping):
+        source = next(s for s in rename if list(mapping.values()).count(s) > 1)
+        both = [c for c, s in mapping.items() if s == source]
+        raise DataError(name, both[-1], f"is mapped to column {source!r}, which is also mapped "
+                        f"to {', '.join(both[:-1])}", "map each canonical column to its own column")
+    # A mapped column replaces a column of the file that already has the canonical name
+    # (e.g. ts = "order_date" in a file that also has a 'ts' column): the mapping wins.
+    shadowed = [c for c in mapping if c in df.columns and mapping[c] != c and c not in rename]
+    out = df.drop(columns=shadowed).rename(columns=rename)
     missing = [c for c in contract.required if c not in out.columns]
     if missing:
         c = missing[0]
+        if c in rename:  # the file has the column, but the mapping gives it another role
+            raise DataError(name, c, f"is missing: the file's column {c!r} is mapped to "
+                            f"{rename[c]}", f"set [data.{name}] {c} = \"<your column>\" too, or "
+                            f"map {rename[c]} to another column")
         raise DataError(name, c, f"required column is missing.{nearest(c, map(str, df.columns))} "
                         f"Columns present: {', '.join(map(str, df.columns[:20]))}",
                         f"add it or map it in the config: [data.{name}] {c} = \"<your column>\"")
@@ -111,9 +129,9 @@ def parse_datetime(s: pd.Series, table: str, column: str,
     Zoned values are converted to UTC and made naive so every table compares alike.
     """
     if isinstance(s.dtype, pd.DatetimeTZDtype):
-        return s.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+        return _as_ns(s.dt.tz_convert("UTC").dt.tz_localize(None), s, table, column)
     if pd.api.types.is_datetime64_any_dtype(s):
-        return s.astype("datetime64[ns]")
+        return _as_ns(s, s, table, column)
     notnull = s.notna()
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         v = s[notnull]
@@ -142,6 +160,21 @@ def parse_datetime(s: pd.Series, table: str, column: str,
     bad = parsed.isna() & notnull
     if bad.any():
         _bad_dates(table, column, s, bad, date_format)
+    return _as_ns(parsed, s, table, column)
+
+
+def _as_ns(parsed: pd.Series, s: pd.Series, table: str, column: str) -> pd.Series:
+    """Cast to ``datetime64[ns]``, refusing dates outside its range (1677-2262).
+
+    Exports often write "never" as 9999-12-31; pandas parses it (in microseconds) but it
+    does not fit the nanosecond timestamps every table is compared in.
+    """
+    lo, hi = pd.Timestamp.min.ceil("s"), pd.Timestamp.max.floor("s")
+    outside = parsed.notna() & ((parsed < lo) | (parsed > hi))
+    if outside.any():
+        raise DataError(table, column, f"has dates outside {lo.year}-{hi.year}", "leave "
+                        "'never' / unknown dates (such as 9999-12-31) empty, or fix those rows",
+                        n_rows=int(outside.sum()), example=s[outside].iloc[0])
     return parsed.astype("datetime64[ns]")
 
 
@@ -183,9 +216,12 @@ def _numeric(df: pd.DataFrame, table: str, column: str, allow_null: bool) -> pd.
     num = num.astype("float64")
     not_number = num.isna() & s.notna()
     if not_number.any():
+        example = s[not_number].iloc[0]
+        comma = isinstance(example, str) and re.fullmatch(r"\s*-?\d+,\d+\s*", example)
         raise DataError(table, column, "has values that are not numbers",
-                        "remove currency symbols / thousands separators, or fix the rows",
-                        n_rows=int(not_number.sum()), example=s[not_number].iloc[0])
+                        "remove currency symbols / thousands separators"
+                        + (" and write decimal commas as points (12,50 -> 12.50)" if comma else "")
+                        + ", or fix the rows", n_rows=int(not_number.sum()), example=example)
     if not allow_null and num.isna().any():
         raise DataError(table, column, "has empty values", "fill or drop those rows",
                         n_rows=int(num.isna().sum()))

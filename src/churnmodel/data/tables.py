@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from churnmodel.errors import DataError
+
 
 @dataclass(frozen=True)
 class Tables:
@@ -42,10 +44,16 @@ class Tables:
 
         Tickets opened by then but resolved later become open tickets; cancellations and
         signups after ``as_of`` are unknown. This is how backtesting sees the past exactly as
-        it was.
+        it was. Raises :class:`DataError` when no transaction is dated on or before ``as_of``.
         """
         end = day_end(as_of)
         tx = self.transactions[self.transactions["ts"] < end]
+        if len(tx) == 0:  # nothing was known yet: every consumer (train, score, report) fails
+            first = self.transactions["ts"].min()
+            start = f" (the data start on {first.date()})" if pd.notna(first) else ""
+            raise DataError("transactions", "ts", f"has no transaction on or before "
+                            f"{pd.Timestamp(as_of).date()}{start}",
+                            "use a later as-of date (--as-of) inside the history")
         fb = self.feedback[self.feedback["ts"] < end] if self.feedback is not None else None
         tk = None
         if self.tickets is not None:

@@ -43,6 +43,8 @@ class ChurnModel:
         Missing columns are refused (listing them); extra columns are ignored; category
         levels never seen in training become missing values, which the trees handle.
         """
+        if len(X) == 0:
+            raise ModelInputError("the feature frame has no rows: there is no customer to score.")
         missing = [c for c in self.feature_names if c not in X.columns]
         if missing:
             extra = [c for c in X.columns if c not in self.feature_names and c != "churned"]
@@ -120,7 +122,12 @@ class ChurnModel:
         if not path.exists():
             raise ChurnModelError(f"no trained model at {str(path)!r}. Run `churnmodel train` "
                                   "(or `make train`) first, or pass --model DIR.")
-        model = joblib.load(path)
+        try:
+            model = joblib.load(path)
+        except Exception as exc:  # unpickling raises anything: a damaged or foreign file
+            raise ChurnModelError(f"cannot read the model file {str(path)!r} ({type(exc).__name__}: "
+                                  f"{exc}); it looks truncated or corrupt, or was written by an "
+                                  "incompatible version. Retrain with `churnmodel train`.") from None
         if not isinstance(model, ChurnModel):
             raise ChurnModelError(f"{str(path)!r} does not hold a churnmodel ChurnModel.")
         return model

@@ -73,6 +73,9 @@ class ChurnPyfunc(PythonModel):
         except ChurnModelError as exc:  # a clear 400 instead of a stack trace
             raise MlflowException.invalid_parameter_value(str(exc)) from None
         out["risk_band"] = out["risk_band"].astype("string")
+        for c in out.columns:  # JSON has no NaN: empty contributions become null
+            if c.endswith("_contribution"):
+                out[c] = out[c].astype(object).where(out[c].notna(), None)
         if ids is not None:
             out.insert(0, "customer_id", ids.to_numpy())
         return out
@@ -142,8 +145,27 @@ def load_churn_model(uri: str | Path) -> ChurnModel:
             raise ChurnModelError(f"cannot load model {s!r} from the tracking store "
                                   f"{mlflow.get_tracking_uri()!r}: {exc}. Run `churnmodel train` "
                                   "first or check MLFLOW_TRACKING_URI.") from None
-        return pm.unwrap_python_model().model
+        return _churn_model(pm, s)
     p = Path(s)
     if (p / "MLmodel").exists():
-        return mlflow.pyfunc.load_model(str(p)).unwrap_python_model().model
+        try:
+            pm = mlflow.pyfunc.load_model(str(p))
+        except Exception as exc:  # a damaged MLmodel / missing artifacts: say what to do
+            raise ChurnModelError(f"cannot load the MLflow model in {s!r} ({type(exc).__name__}: "
+                                  f"{exc}); it looks damaged. Re-export it with `churnmodel train` "
+                                  "or pass another --model.") from None
+        return _churn_model(pm, s)
     return ChurnModel.load(p)
+
+
+def _churn_model(pm: Any, source: str) -> ChurnModel:
+    """The :class:`ChurnModel` inside a loaded pyfunc, or a clear error for other models."""
+    try:
+        model = pm.unwrap_python_model().model
+    except Exception:
+        model = None
+    # duck-typed: MLflow may re-import the package from the model's code_paths
+    if not all(hasattr(model, a) for a in ("feature_names", "predict_proba", "builders")):
+        raise ChurnModelError(f"{source!r} is an MLflow model but not a churnmodel model; pass "
+                              "a model trained by `churnmodel train`.")
+    return model
