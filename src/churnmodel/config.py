@@ -62,6 +62,11 @@ class LabelConfig:
     horizon_days: int = 90
     activity_lookback_days: int = 365
 
+    def __post_init__(self) -> None:
+        for name in ("horizon_days", "activity_lookback_days"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"labels.{name} must be at least 1 day, got {getattr(self, name)}.")
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -71,6 +76,17 @@ class TrainingConfig:
     embargo: bool = True
     max_customers_per_cutoff: int | None = None
     seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.n_cutoffs < 3:
+            raise ConfigError(f"training.n_cutoffs must be at least 3 (train, validation, test), "
+                              f"got {self.n_cutoffs}; 12 or more is usual.")
+        if self.cutoff_step_months < 1:
+            raise ConfigError(f"training.cutoff_step_months must be at least 1, "
+                              f"got {self.cutoff_step_months}.")
+        if self.max_customers_per_cutoff is not None and self.max_customers_per_cutoff < 1:
+            raise ConfigError("training.max_customers_per_cutoff must be at least 1 (or left out "
+                              f"for all customers), got {self.max_customers_per_cutoff}.")
 
 
 @dataclass(frozen=True)
@@ -200,11 +216,12 @@ def _build(cls: type, raw: Mapping[str, Any], where: str, base: Path) -> Any:
         if key not in fields:
             valid = list(fields) + (list(CONTRACTS) if cls is DataConfig else [])
             raise ConfigError(
-                f"unknown key '{key}' in [{where}].{nearest(key, valid)} "
+                f"unknown key '{key}' in {f'[{where}]' if where else 'the config file'}."
+                f"{nearest(key, valid)} "
                 f"Valid keys: {', '.join(valid)}."
             )
         default = getattr(cls(), key)
-        kwargs[key] = _coerce(value, default, f"{where}.{key}", base, hints[key])
+        kwargs[key] = _coerce(value, default, f"{where}.{key}" if where else key, base, hints[key])
     return cls(**kwargs)
 
 
@@ -304,7 +321,7 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> Config
         )
     data = _build(DataConfig, data_raw, "data", base)
     data = dataclasses.replace(data, tables=tables)
-    cfg = _build(Config, raw, "config", base)
+    cfg = _build(Config, raw, "", base)
     return dataclasses.replace(cfg, data=data)
 
 

@@ -498,9 +498,9 @@ def horizon_longer_than_the_history(p, tx, synth):
 @case
 def too_few_cutoffs_for_a_split_in_time(p, tx, synth):
     p.write("tx.csv", tx)
-    p.config({"training": {"n_cutoffs": 2}})
-    return expect("table 'transactions', column 'ts'", "2 cutoffs are too few",
-                  "Fix: add history or raise [training] n_cutoffs")
+    p.config({"training": {"n_cutoffs": 4}})
+    return expect("table 'transactions', column 'ts'", "no training cutoff lies 90 days before",
+                  "Fix: raise [training] n_cutoffs")
 
 
 @case
@@ -516,14 +516,14 @@ def as_of_before_the_data_start(p, tx, synth):
 def zero_horizon(p, tx, synth):
     p.write("tx.csv", tx)
     p.config({"labels": {"horizon_days": 0}})
-    return expect("[labels] horizon_days must be at least 1, got 0")
+    return expect("labels.horizon_days must be at least 1 day, got 0")
 
 
 @case
 def zero_cutoffs(p, tx, synth):
     p.write("tx.csv", tx)
     p.config({"training": {"n_cutoffs": 0}})
-    return expect("[training] n_cutoffs must be at least 1, got 0")
+    return expect("training.n_cutoffs must be at least 3 (train, validation, test), got 0")
 
 
 # -------------------------------------------------------------------------- config

@@ -87,9 +87,9 @@ def test_with_overrides_ignores_none_values():
 
 
 @pytest.mark.parametrize(("raw", "message"), [
-    ({"lables": {}}, r"unknown key 'lables' in \[config\]\. Did you mean 'labels'\?"),
+    ({"lables": {}}, r"unknown key 'lables' in the config file\. Did you mean 'labels'\?"),
     ({"labels": {"horizon_dayz": 30}},
-     r"unknown key 'horizon_dayz' in \[config\.labels\]\. Did you mean 'horizon_days'\?"),
+     r"unknown key 'horizon_dayz' in \[labels\]\. Did you mean 'horizon_days'\?"),
     ({"training": {"n_cutof": 3}}, r"Did you mean 'n_cutoffs'\?"),
     ({"data": {"dri": "x"}}, r"unknown key 'dri' in \[data\]\. Did you mean 'dir'\?"),
     ({"data": {"synthetic": {"seeed": 1}}}, r"\[data\.synthetic\]\. Did you mean 'seed'\?"),
@@ -128,7 +128,7 @@ def test_missing_file_and_invalid_toml_are_config_errors(tmp_path):
     ({"features": {"builders": "rfm"}}, r"builders must be a list of strings, got 'rfm'"),
     ({"features": {"builders": ["rfm", 3]}}, r"builders must be a list of strings"),
     ({"model": {"calibration": 1}}, r"calibration must be a string, got 1"),
-    ({"labels": 5}, r"\[config\.labels\] must be a table \(section\), got 5"),
+    ({"labels": 5}, r"\[labels\] must be a table \(section\), got 5"),
     ({"data": {"transactions": {**TX, "amount": 3}}},
      r"\[data\.transactions\] amount must name a column of your file \(a string\), got 3"),
 ])
