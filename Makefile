@@ -10,9 +10,10 @@ CFG    := $(if $(CONFIG),--config $(CONFIG),)
 AS_OF  ?=
 SCORES ?= data/scores.parquet
 PORT   ?= 5001
+CUSTOMERS ?= 1000000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data train score serve test lint clean notebooks report
+.PHONY: help venv data train score serve test lint bench clean notebooks report
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +54,9 @@ notebooks: $(STAMP) ## run the four notebooks top to bottom on the default data 
 
 test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end to end)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP) ## time and size every stage at CUSTOMERS=1000000, write bench/results.json
+	$(BIN)/python -m churnmodel.bench --customers $(CUSTOMERS)
 
 lint: $(STAMP) ## ruff over src and tests, mypy over src
 	$(BIN)/ruff check src tests

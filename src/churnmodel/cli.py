@@ -399,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--no-drivers", action="store_true", help="skip explaining at-risk customers")
     sc.set_defaults(func=cmd_score)
 
+    sub.add_parser("bench", help="measure every stage at scale: churnmodel bench --customers N "
+                   "(see churnmodel bench --help)")
+
     sv = sub.add_parser("serve", help="serve the champion over REST (mlflow models serve)")
     common(sv)
     sv.add_argument("--model", help="MLflow model URI or exported directory "
@@ -442,6 +445,11 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     import threading
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # the benchmark has its own options (python -m churnmodel.bench)
+        from churnmodel.bench import main as bench_main
+
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # MLflow's INFO lines and artifact progress bars would bury our own summary
