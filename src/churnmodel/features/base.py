@@ -83,6 +83,7 @@ def run_sql(sql: str, params: dict, **frames: pd.DataFrame) -> pd.DataFrame:
     con = duckdb.connect()
     try:
         con.execute("SET threads TO 2")
+        con.execute("SET enable_progress_bar = false")  # no bars in the CLI's output
         for name, df in frames.items():
             con.register(name, df)
         return con.execute(sql, params).df()

@@ -66,8 +66,7 @@ def rfm_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Index) -> p
         FROM t WHERE amount > 0 GROUP BY customer_id, day
     ),
     g AS (
-        SELECT *, CAST(date_diff('day', lag(day) OVER w, day) AS DOUBLE) AS gap,
-               row_number() OVER (PARTITION BY customer_id ORDER BY day DESC) AS rn
+        SELECT *, CAST(date_diff('day', lag(day) OVER w, day) AS DOUBLE) AS gap
         FROM buys WINDOW w AS (PARTITION BY customer_id ORDER BY day)
     ),
     agg AS (
@@ -81,7 +80,7 @@ def rfm_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Index) -> p
         count(*) FILTER (WHERE age >= 90 AND age < 180) AS n_prev_90d,
         avg(gap) AS gap_mean_days,
         stddev_samp(gap) AS gap_std_days,
-        max(gap) FILTER (WHERE rn = 1) AS gap_last_days
+        arg_max_null(gap, day) AS gap_last_days  -- the latest day's gap (one sort, not two)
         FROM g GROUP BY customer_id
     ),
     ref AS (
