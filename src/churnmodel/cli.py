@@ -361,8 +361,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
         pass
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one ``error:`` line (like every other error), exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="churnmodel", description=__doc__.split("\n")[0])
+    p = _Parser(prog="churnmodel", description=__doc__.split("\n")[0])
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -95,3 +95,11 @@ def test_bad_input_prints_one_clear_line_and_exits_2(tmp_path):
     assert r.returncode == 2
     assert "table 'transactions', column 'ts'" in r.stderr and "'not a date'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_usage_error_is_one_error_line_with_status_2(tmp_path):
+    r = run("train", "--as-of", "31/31/2025", cwd=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: churnmodel train: argument --as-of")
+    assert "YYYY-MM-DD" in lines[0] and "usage:" not in r.stderr
