@@ -656,7 +656,8 @@ def data_cached(d: Path, customers: int, seed: int) -> bool:
     return m.get("customers") == customers and m.get("seed") == seed
 
 
-def ensure_data(runner: Runner, d: Path, customers: int, seed: int) -> dict[str, Any]:
+def ensure_data(runner: Runner, d: Path, customers: int, seed: int,
+                verbose: bool = True) -> dict[str, Any]:
     """Generate the data set in its own process unless cached; the generation record."""
     record = d / "generate.json"
     if data_cached(d, customers, seed):
@@ -665,7 +666,7 @@ def ensure_data(runner: Runner, d: Path, customers: int, seed: int) -> dict[str,
     d.mkdir(parents=True, exist_ok=True)
     for stale in ("validated", "run"):
         _remove_tree(d / stale)
-    rec = runner.run(Job("generate", "generate", str(d), customers, seed))
+    rec = runner.run(Job("generate", "generate", str(d), customers, seed), verbose)
     if "error" not in rec:
         record.write_text(json.dumps(rec, indent=2))
     return {**rec, "cached": False}
@@ -1043,7 +1044,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     d = data_dir(cache, args.customers, args.seed)
     say = print if verbose else (lambda *a, **k: None)
     say(f"churnmodel bench: {args.customers:,} customers, seed {args.seed}, data in {d}")
-    gen = ensure_data(runner, d, args.customers, args.seed)
+    gen = ensure_data(runner, d, args.customers, args.seed, verbose)
     if "error" in gen:
         raise SystemExit(f"error: generating the data failed: {gen['error']}")
     if gen.get("cached"):
@@ -1094,7 +1095,7 @@ def _scaling(runner: Runner, args: argparse.Namespace, cache: Path,
         if verbose:
             print(f"scaling: {n:,} customers")
         d = data_dir(cache, n, args.seed)
-        gen = ensure_data(runner, d, n, args.seed)
+        gen = ensure_data(runner, d, n, args.seed, verbose)
         point: dict[str, Any] = {"customers": n,
                                  "transactions": (gen.get("tables") or {}).get("transactions", 0)}
         for stage in ("load", "features_all"):
