@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -40,6 +39,7 @@ from churnmodel.config import Config
 from churnmodel.data.tables import Tables
 from churnmodel.errors import ChurnModelError, DataError
 from churnmodel.features import available_builders, catalog
+from churnmodel.files import atomic_write
 from churnmodel.scoring import customer_value
 from churnmodel.segmentation import (
     BANDS,
@@ -303,14 +303,7 @@ def write_report(report: ChurnReport | str, path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     text = report if isinstance(report, str) else report.to_html()
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return p
+    return atomic_write(p, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def top_drivers(scores: pd.DataFrame, n: int = 10) -> pd.DataFrame:

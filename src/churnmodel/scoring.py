@@ -14,7 +14,6 @@ The pieces, each usable on its own:
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ import pandas as pd
 from churnmodel.config import ScoringConfig
 from churnmodel.data.tables import Tables, day_end
 from churnmodel.errors import ChurnModelError
+from churnmodel.files import atomic_write, remove_stale_temp_files
 
 if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
@@ -210,30 +210,8 @@ def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
     except OSError as exc:
         raise ChurnModelError(f"output directory {str(parent)!r} is not writable "
                               f"({exc.strerror}); choose another --out.") from None
-    _remove_stale_temp_files(p)
+    remove_stale_temp_files(p)
     return p
-
-
-def _temp_path(p: Path) -> Path:
-    return p.with_name(f".{p.name}.{os.getpid()}.tmp")
-
-
-def _remove_stale_temp_files(p: Path) -> None:
-    """Delete temp files a killed writer of ``p`` left behind (their process is gone)."""
-    for tmp in p.parent.glob(f".{p.name}.*.tmp"):
-        pid = tmp.name[len(p.name) + 2:-4]
-        if pid.isdigit() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
@@ -244,14 +222,6 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     :func:`check_output_path`.
     """
     p = Path(path)
-    tmp = _temp_path(p)
-    try:
-        if p.suffix.lower() == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-        os.replace(tmp, p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return p
+    if p.suffix.lower() == ".parquet":
+        return atomic_write(p, lambda tmp: df.to_parquet(tmp, index=False))
+    return atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))

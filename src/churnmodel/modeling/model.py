@@ -8,7 +8,6 @@ the champion candidate and its calibrator.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pandas as pd
 
 from churnmodel.data.tables import Tables
 from churnmodel.errors import ModelInputError
+from churnmodel.files import atomic_write
 from churnmodel.modeling.calibration import Calibrator
 from churnmodel.training_set import cutoff_frame
 
@@ -99,19 +99,19 @@ class ChurnModel:
         """Write the model, its metadata and metrics into ``directory`` (each file atomically)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        written = [_atomic(d / MODEL_FILE, lambda p: joblib.dump(self, p))]
+        written = [atomic_write(d / MODEL_FILE, lambda p: joblib.dump(self, p))]
         meta = {k: v for k, v in self.info.items()}
         meta.update(name=self.name, feature_names=self.feature_names, categories=self.categories,
                     builders=self.builders, horizon_days=self.horizon_days,
                     activity_lookback_days=self.activity_lookback_days)
-        written.append(_atomic(d / "metadata.json",
+        written.append(atomic_write(d / "metadata.json",
                                lambda p: p.write_text(json.dumps(meta, indent=2, default=str))))
         if metrics is not None:
-            written.append(_atomic(d / "metrics.json",
+            written.append(atomic_write(d / "metrics.json",
                                    lambda p: p.write_text(json.dumps(metrics, indent=2))))
         booster = getattr(self.candidate, "booster_", None)
         if booster is not None:
-            written.append(_atomic(d / "lightgbm.txt", lambda p: booster.save_model(str(p))))
+            written.append(atomic_write(d / "lightgbm.txt", lambda p: booster.save_model(str(p))))
         return written
 
     @staticmethod
@@ -131,15 +131,3 @@ class ChurnModel:
         if not isinstance(model, ChurnModel):
             raise ChurnModelError(f"{str(path)!r} does not hold a churnmodel ChurnModel.")
         return model
-
-
-def _atomic(path: Path, write) -> Path:
-    """Write through a temporary file in the same directory, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
