@@ -248,3 +248,11 @@ def test_a_customer_signing_up_after_the_cutoff_does_not_change_features_at_the_
     before = profile_features(_small(signup_3="2024-06-01", region_3="north"), CUT, pop)
     after = profile_features(_small(signup_3="2025-05-01", region_3="west"), CUT, pop)
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_until_shares_tables_with_nothing_to_drop_and_copies_only_those_that_change():
+    t = _small(feedback_days=(-10, 3))  # one answer after the cutoff; all else before it
+    u = t.until(CUT)
+    assert u.transactions is t.transactions and u.customers is t.customers
+    assert u.feedback is not t.feedback and len(u.feedback) == 1
+    assert len(t.feedback) == 2  # the original is untouched

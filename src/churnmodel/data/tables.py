@@ -47,27 +47,35 @@ class Tables:
         it was. Raises :class:`DataError` when no transaction is dated on or before ``as_of``.
         """
         end = day_end(as_of)
-        tx = self.transactions[self.transactions["ts"] < end]
+        # Tables are read-only, so a table with nothing to drop is shared rather than copied
+        # (scoring at the latest date would otherwise copy every table: 2 GB at 1M customers).
+        tx = _before(self.transactions, "ts", end)
         if len(tx) == 0:  # nothing was known yet: every consumer (train, score, report) fails
             first = self.transactions["ts"].min()
             start = f" (the data start on {first.date()})" if pd.notna(first) else ""
             raise DataError("transactions", "ts", f"has no transaction on or before "
                             f"{pd.Timestamp(as_of).date()}{start}",
                             "use a later as-of date (--as-of) inside the history")
-        fb = self.feedback[self.feedback["ts"] < end] if self.feedback is not None else None
+        fb = _before(self.feedback, "ts", end) if self.feedback is not None else None
         tk = None
         if self.tickets is not None:
-            tk = self.tickets[self.tickets["opened_ts"] < end]
-            if "resolved_ts" in tk.columns:
+            tk = _before(self.tickets, "opened_ts", end)
+            if "resolved_ts" in tk.columns and (tk["resolved_ts"] >= end).any():
                 tk = tk.assign(resolved_ts=tk["resolved_ts"].where(tk["resolved_ts"] < end))
         cu = None
         if self.customers is not None:
             cu = self.customers
-            if "signup_ts" in cu.columns:
+            if "signup_ts" in cu.columns and (cu["signup_ts"] >= end).any():
                 cu = cu[~(cu["signup_ts"] >= end)]
-            if "churned_ts" in cu.columns:
+            if "churned_ts" in cu.columns and (cu["churned_ts"] >= end).any():
                 cu = cu.assign(churned_ts=cu["churned_ts"].where(cu["churned_ts"] < end))
         return Tables(transactions=tx, feedback=fb, tickets=tk, customers=cu)
+
+
+def _before(df: pd.DataFrame, column: str, end: pd.Timestamp) -> pd.DataFrame:
+    """The rows of ``df`` dated before ``end`` (``df`` itself when that is every row)."""
+    keep = df[column] < end
+    return df if keep.all() else df[keep]
 
 
 def day_end(cutoff: pd.Timestamp | str) -> pd.Timestamp:
