@@ -332,3 +332,20 @@ def test_leading_zero_ids_stay_text_in_every_table(tmp_path):
     # the same through a CSV file: the id column is read as text
     t = _load_csv(tmp_path, "customer_id,ts,amount\n007,2025-01-01,1\n")
     assert t.transactions["customer_id"].tolist() == ["007"]
+
+
+def test_label_columns_load_as_categoricals_of_text_from_csv_parquet_and_frames(tmp_path):
+    tx = _tx(channel=["web", None, "web"], shop=[7, 8, 7], order_id=["o1", "o2", "o3"])
+    tx.to_parquet(tmp_path / "tx.parquet")
+    tx.to_csv(tmp_path / "tx.csv", index=False)
+    loaded = [_load(tx, {"transactions": {"category": "shop"}}).transactions]
+    for name in ("tx.parquet", "tx.csv"):
+        cfg = config_from_dict({"data": {"transactions": {"path": name, "category": "shop"}}},
+                               base=tmp_path)
+        loaded.append(load_tables(cfg).transactions)
+    for t in loaded:
+        for col, values in (("channel", ["web", None, "web"]), ("category", ["7", "8", "7"])):
+            assert isinstance(t[col].dtype, pd.CategoricalDtype), col
+            assert pd.api.types.is_string_dtype(t[col].cat.categories), col
+            assert t[col].astype(object).where(t[col].notna(), None).tolist() == values
+        assert t["order_id"].dtype == "string"  # ids and free text stay text

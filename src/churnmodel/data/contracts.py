@@ -17,7 +17,8 @@ class TableContract:
     optional: tuple[str, ...]
     datetime_columns: tuple[str, ...]
     numeric_columns: tuple[str, ...]
-    text_columns: tuple[str, ...]
+    text_columns: tuple[str, ...]  # free text, kept as strings
+    label_columns: tuple[str, ...] = ()  # few distinct values: kept as pandas categoricals
     mandatory: bool = False
 
     @property
@@ -31,7 +32,8 @@ TRANSACTIONS = TableContract(
     optional=("order_id", "category", "channel", "quantity"),
     datetime_columns=("ts",),
     numeric_columns=("amount", "quantity"),
-    text_columns=("order_id", "category", "channel"),
+    text_columns=("order_id",),
+    label_columns=("category", "channel"),
     mandatory=True,
 )
 FEEDBACK = TableContract(
@@ -48,7 +50,8 @@ TICKETS = TableContract(
     optional=("resolved_ts", "category", "is_complaint"),
     datetime_columns=("opened_ts", "resolved_ts"),
     numeric_columns=(),
-    text_columns=("category",),
+    text_columns=(),
+    label_columns=("category",),
 )
 CUSTOMERS = TableContract(
     name="customers",
@@ -56,7 +59,8 @@ CUSTOMERS = TableContract(
     optional=("signup_ts", "region", "channel", "loyalty_tier", "churned_ts", "value"),
     datetime_columns=("signup_ts", "churned_ts"),
     numeric_columns=("value",),
-    text_columns=("region", "channel", "loyalty_tier"),
+    text_columns=(),
+    label_columns=("region", "channel", "loyalty_tier"),
 )
 
 CONTRACTS: dict[str, TableContract] = {

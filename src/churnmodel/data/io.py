@@ -8,6 +8,7 @@ naming the table, the column, how many rows are affected, an example and the fix
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,9 @@ def read_source(name: str, src: TableSource) -> pd.DataFrame:
                         f"set [data.{name}] path to an existing CSV or Parquet file")
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
+        labels = [src.columns.get(c, c) for c in CONTRACTS[name].label_columns] if name in CONTRACTS else []
         try:
-            return pd.read_parquet(path)
+            return read_parquet(path, labels)
         except Exception as exc:  # pyarrow raises several types for damaged files
             raise DataError(name, None, f"cannot read Parquet file {str(path)!r} ({one_line(exc)})",
                             "re-export the file; it looks truncated or corrupt") from None
@@ -54,6 +56,21 @@ def read_source(name: str, src: TableSource) -> pd.DataFrame:
         return _read_csv(name, path, src)
     raise DataError(name, None, f"unsupported file type {suffix!r} for {str(path)!r}",
                     "use .csv or .parquet (or a [data." + name + "] query)")
+
+
+def read_parquet(path: Path, label_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a Parquet file; its text ``label_columns`` come back as categoricals.
+
+    Reading them as dictionaries skips building one string object per row (19.6M rows of
+    transactions: 1.5 s and 0.6 GB less than reading strings and converting them).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    text = [c for c in label_columns if c in schema.names
+            and (pa.types.is_string(t := schema.field(c).type) or pa.types.is_large_string(t))]
+    return pd.read_parquet(path, read_dictionary=text or None)
 
 
 def _read_csv(name: str, path: Path, src: TableSource) -> pd.DataFrame:
@@ -245,6 +262,17 @@ def _boolean(df: pd.DataFrame, table: str, column: str) -> pd.Series:
     return text.isin(_TRUE)
 
 
+def _labels(s: pd.Series) -> pd.Series:
+    """A column of labels (category, channel, region...) as a categorical of strings.
+
+    One small code per row instead of a string: at 20M transactions this saves about
+    0.6 GB; a column read from Parquet as a dictionary is already one.
+    """
+    if isinstance(s.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(s.cat.categories):
+        return s
+    return s.astype("string").astype("category")
+
+
 def coerce_and_validate(name: str, df: pd.DataFrame, date_format: str | None = None) -> pd.DataFrame:
     """Coerce a mapped table to its contract types and check every rule of the contract."""
     contract: TableContract = CONTRACTS[name]
@@ -269,6 +297,9 @@ def coerce_and_validate(name: str, df: pd.DataFrame, date_format: str | None = N
     for col in contract.text_columns:
         if col in out.columns:
             out[col] = out[col].astype("string")
+    for col in contract.label_columns:
+        if col in out.columns:
+            out[col] = _labels(out[col])
     _check_rules(name, out)
     return out.reset_index(drop=True)
 
@@ -377,7 +408,7 @@ def load_default_tables(directory: Path) -> Tables:
                         "run `churnmodel data synth` (or `make data`) first, or configure "
                         "your own tables in a config file with [data.transactions]")
     frames = {
-        name: pd.read_parquet(directory / f"{name}.parquet")
+        name: read_parquet(directory / f"{name}.parquet", CONTRACTS[name].label_columns)
         for name in CONTRACTS
         if (directory / f"{name}.parquet").exists()
     }
