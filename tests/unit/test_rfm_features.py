@@ -175,3 +175,20 @@ def test_table_without_category_has_no_distinct_categories_column():
     f = rfm_features(_tables(with_category=False), CUTOFF, pd.Index(["a"]))
     assert "distinct_categories" not in f.columns
     assert f.loc["a", "frequency"] == 4.0
+
+
+def test_a_query_over_the_memory_limit_runs_again_without_it_and_gives_the_same_numbers(
+        monkeypatch, caplog, feats):
+    import churnmodel.features.base as base
+
+    monkeypatch.setattr(base, "MEMORY_LIMIT", "1MB")  # too little for DuckDB even to spill
+    with caplog.at_level("WARNING", logger="churnmodel.features.base"):
+        got = rfm_features(_tables(), CUTOFF, pd.Index(["a", "b", "c", "d", "e", "f"]))
+    assert "needed more than 1MB" in caplog.text
+    pd.testing.assert_frame_equal(got, feats)
+
+
+def test_label_columns_read_as_categoricals_give_the_same_features(feats):
+    t = _tables()
+    tx = t.transactions.assign(category=t.transactions["category"].astype("category"))
+    pd.testing.assert_frame_equal(rfm_features(Tables(tx), CUTOFF, feats.index), feats)
