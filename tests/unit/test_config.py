@@ -193,3 +193,26 @@ def test_tables_nested_under_data_tables_are_not_silently_ignored():
     except ConfigError:
         return  # refusing the key is fine
     assert not cfg.data.uses_default  # ... and so is honouring it
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ({"learning_rate": 0}, r"model\.learning_rate must be above 0, got 0"),
+    ({"num_leaves": 1}, r"model\.num_leaves must be at least 2, got 1"),
+    ({"max_depth": 0}, r"model\.max_depth must be at least 1, or -1 for no limit; got 0"),
+    ({"max_depth": -2}, r"model\.max_depth must be at least 1, or -1"),
+    ({"n_estimators": 0}, r"model\.n_estimators must be at least 1, got 0"),
+    ({"early_stopping_rounds": 0}, r"model\.early_stopping_rounds must be at least 1"),
+    ({"feature_fraction": 1.5}, r"model\.feature_fraction must be in \(0, 1\], got 1\.5"),
+    ({"bagging_fraction": 0}, r"model\.bagging_fraction must be in \(0, 1\], got 0"),
+])
+def test_model_settings_out_of_range_are_rejected(model, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"model": model})
+
+
+def test_max_depth_minus_one_lifts_the_limit_and_reaches_lightgbm():
+    from churnmodel.modeling.candidates import LightGBMCandidate
+
+    assert LightGBMCandidate(config_from_dict({}).model).params()["max_depth"] == 6
+    free = config_from_dict({"model": {"max_depth": -1}}).model
+    assert LightGBMCandidate(free).params()["max_depth"] == -1

@@ -39,7 +39,7 @@ class LightGBMCandidate:
         c = self.cfg
         return {
             "objective": "binary", "metric": "binary_logloss", "verbosity": -1,
-            "learning_rate": c.learning_rate, "num_leaves": c.num_leaves,
+            "learning_rate": c.learning_rate, "num_leaves": c.num_leaves, "max_depth": c.max_depth,
             "min_child_samples": c.min_child_samples, "feature_fraction": c.feature_fraction,
             "bagging_fraction": c.bagging_fraction, "bagging_freq": 1, "lambda_l2": c.lambda_l2,
             # determinism: same seed + same threads + same data = same trees
