@@ -349,3 +349,14 @@ def test_label_columns_load_as_categoricals_of_text_from_csv_parquet_and_frames(
             assert pd.api.types.is_string_dtype(t[col].cat.categories), col
             assert t[col].astype(object).where(t[col].notna(), None).tolist() == values
         assert t["order_id"].dtype == "string"  # ids and free text stay text
+
+
+def test_loading_leaves_the_callers_frames_as_they_were():
+    tx = _tx(channel=["web", "app", "web"])
+    tk = pd.DataFrame({"customer_id": ["a"], "opened_ts": ["2025-01-01"],
+                       "resolved_ts": ["2025-01-02"], "is_complaint": ["yes"]})
+    before = {"tx": tx.copy(), "tk": tk.copy()}
+    t = _load({"transactions": tx, "tickets": tk})
+    assert t.tickets["is_complaint"].tolist() == [True]
+    pd.testing.assert_frame_equal(tx, before["tx"])
+    pd.testing.assert_frame_equal(tk, before["tk"])

@@ -279,7 +279,7 @@ def coerce_and_validate(name: str, df: pd.DataFrame, date_format: str | None = N
     if len(df) == 0:
         raise DataError(name, None, "is empty", "export the table with at least one row, or "
                         "remove it from the config (only transactions are mandatory)")
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: columns replaced below never touch df
     ids = out["customer_id"]
     if ids.isna().any():
         raise DataError(name, "customer_id", "has empty customer ids", "fill or drop those rows",
