@@ -15,6 +15,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -175,11 +176,16 @@ def _explain_sample(result):
 
 
 def cmd_score(args: argparse.Namespace) -> None:
+    from churnmodel.drift import against_model, summary_line
     from churnmodel.scoring import check_output_path, score_customers, write_table
     from churnmodel.serving import load_churn_model
 
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite)
+    drift_out = out.with_name(f"{out.stem}_drift.csv")
+    if drift_out.exists() and not args.overwrite:
+        raise ChurnModelError(f"output {str(drift_out)!r} (the feature drift table) exists; pass "
+                              "--overwrite to replace it.")
     source = args.model or cfg.output.model_dir
     if str(source).startswith(("models:/", "runs:/")):
         from churnmodel.tracking import configure
@@ -190,10 +196,14 @@ def cmd_score(args: argparse.Namespace) -> None:
     as_of = pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
     t0 = time.perf_counter()
     steps = ["features", "predict + explain at-risk", "write"]
+    found: dict[str, Any] = {}
     with _progress(len(steps), not args.quiet, "scoring") as bar:
         scores = score_customers(model, tables, as_of, cfg.scoring, explain=not args.no_drivers,
-                                 on_step=lambda s: (bar.set_postfix_str(s), bar.update(1)))
+                                 on_step=lambda s: (bar.set_postfix_str(s), bar.update(1)),
+                                 on_features=lambda X: found.update(drift=against_model(model.info, X)))
         write_table(scores, out)
+        if found["drift"] is not None:
+            write_table(found["drift"][0], drift_out)
         bar.update(1)
     secs = time.perf_counter() - t0
     risk = scores[scores["at_risk"]]
@@ -203,7 +213,12 @@ def cmd_score(args: argparse.Namespace) -> None:
     print(f"at risk (p >= {sc.get('threshold', 0.5):.3f}): {len(risk):,} customers "
           f"({len(risk) / max(len(scores), 1):.1%}), expected value at risk "
           f"{risk['expected_value_at_risk'].sum():,.0f} of {scores['expected_value_at_risk'].sum():,.0f}")
-    print(f"wrote {out}")
+    if found["drift"] is None:
+        print("drift: not measured (the model was trained before drift references were kept; "
+              "retrain to get them)")
+    else:
+        print(summary_line(*found["drift"]))
+    print(f"wrote {out}" + (f" and {drift_out}" if found["drift"] is not None else ""))
 
 
 def _segment_model(args: argparse.Namespace, cfg: Config):
@@ -399,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("score", help="score every active customer at a date")
     common(sc)
     sc.add_argument("--as-of", type=_parse_date, help="scoring date (default: the latest event)")
-    sc.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    sc.add_argument("--out", required=True, help="output file, .csv or .parquet (feature drift goes "
+                    "to <stem>_drift.csv next to it)")
     sc.add_argument("--model", help="model directory (default models/churn) or MLflow URI, "
                     "e.g. models:/churnmodel@champion")
     sc.add_argument("--overwrite", action="store_true", help="replace an existing output file")

@@ -165,18 +165,22 @@ def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
 
 def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str,
                     cfg: ScoringConfig | None = None, explain: bool = True,
-                    on_step: Callable[[str], Any] | None = None) -> pd.DataFrame:
+                    on_step: Callable[[str], Any] | None = None,
+                    on_features: Callable[[pd.DataFrame], Any] | None = None) -> pd.DataFrame:
     """Score every customer active at ``as_of``: one row each, riskiest first.
 
     Columns: ``customer_id, churn_probability, risk_band, at_risk, customer_value,
     expected_value_at_risk`` (probability × value), ``rfm_segment`` (when the RFM features
     exist) and ``driver_{1..n}_{feature,value,contribution,sentence}`` for those at risk.
-    ``on_step(name)`` is called after each long step (for progress bars).
+    ``on_step(name)`` is called after each long step (for progress bars); ``on_features(X)``
+    with the feature frame, once built (e.g. to measure drift without building it twice).
     """
     cfg = cfg or ScoringConfig()
     step = on_step or (lambda name: None)
     as_of = pd.Timestamp(as_of).normalize()
     X = model.features(tables, as_of)
+    if on_features is not None:
+        on_features(X)
     step("features")
     scored = score_frame(model, X, explain=explain)
     step("predict + explain")

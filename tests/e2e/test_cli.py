@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +52,12 @@ def test_synth_train_score_round_trip(project):
     assert len(risky) > 0 and risky["driver_1_sentence"].notna().all()
     assert scores.loc[~scores["at_risk"], "driver_1_feature"].isna().all()
     assert "at risk (p >= " in r.stdout and "expected value at risk" in r.stdout
+    # feature drift against the validation cutoff, one row per model feature
+    drift = pd.read_csv(project / "s_drift.csv")
+    meta = json.loads((project / "model" / "metadata.json").read_text())
+    assert sorted(drift["feature"]) == sorted(meta["feature_names"])
+    assert drift["psi"].ge(0).all() and drift["psi"].is_monotonic_decreasing
+    assert f"drift vs {meta['reference']['cutoff']}: " in r.stdout
 
 
 def test_score_refuses_to_overwrite_without_the_flag(project):
@@ -103,3 +111,33 @@ def test_a_usage_error_is_one_error_line_with_status_2(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: churnmodel train: argument --as-of")
     assert "YYYY-MM-DD" in lines[0] and "usage:" not in r.stderr
+
+
+def test_score_flags_amounts_that_changed_unit_as_major_drift(project):
+    """The same customers with every amount in cents: the money features move, nothing else."""
+    cents = project / "data_cents"
+    shutil.copytree(project / "data", cents, dirs_exist_ok=True)
+    tx = pd.read_parquet(cents / "transactions.parquet")
+    tx.assign(amount=tx["amount"] * 100).to_parquet(cents / "transactions.parquet")
+    (project / "cents.toml").write_text('[data]\ndir = "data_cents"\n[output]\nmodel_dir = "model"\n')
+    r = run("score", "--config", "cents.toml", "--as-of", "2025-11-30", "--out", "cents.csv",
+            "--no-drivers", cwd=project)
+    assert r.returncode == 0, r.stderr
+    drift = pd.read_csv(project / "cents_drift.csv").set_index("feature")
+    major = set(drift.index[drift["level"] == "major"])
+    assert {"monetary_total", "spend_365d"} <= major
+    assert drift.loc["recency_days", "level"] == "stable" and "n_90d" not in major
+    assert "major (PSI > 0.25)" in r.stdout and "monetary" in r.stdout
+
+
+def test_score_with_a_model_saved_before_drift_references_says_so(project, tmp_path):
+    from churnmodel.modeling.model import ChurnModel
+
+    m = ChurnModel.load(project / "model")
+    m.info.pop("reference")
+    m.save(tmp_path / "old")
+    r = run("score", "--config", "config.toml", "--model", str(tmp_path / "old"), "--out",
+            str(tmp_path / "s.csv"), "--no-drivers", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "drift: not measured (the model was trained before drift references" in r.stdout
+    assert not (tmp_path / "s_drift.csv").exists()

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnmodel import drift
 from churnmodel.config import Config
 from churnmodel.data.tables import Tables
 from churnmodel.errors import DataError
@@ -165,6 +166,8 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
         "seed": cfg.training.seed,
         "skipped_candidates": skipped,
         "config": cfg.to_dict(),
+        # what the scored population is compared with at scoring (churnmodel.drift)
+        "reference": {"cutoff": str(split.valid.date()), "profile": drift.profile(Xv[features])},
         "scoring": {**threshold, "risk_bands": list(cfg.scoring.risk_bands),
                     "n_drivers": cfg.scoring.n_drivers,
                     "value_window_days": cfg.scoring.value_window_days},
