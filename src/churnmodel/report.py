@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from churnmodel import drift
 from churnmodel.config import Config
 from churnmodel.data.tables import Tables
 from churnmodel.errors import ChurnModelError, DataError
@@ -212,6 +213,8 @@ class ChurnReport:
     coverage: pd.DataFrame
     training: dict[str, Any]
     notes: dict[str, list[str]] = field(default_factory=dict)
+    drift: pd.DataFrame | None = None  # features at as_of vs the validation cutoff (PSI)
+    drift_cutoff: str | None = None
 
     def to_html(self) -> str:
         return _render(self)
@@ -286,6 +289,10 @@ def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str 
             for _, r in skipped.iterrows():
                 notes["segment-metrics"].append(f"{r['grouping']} '{r['segment']}': {r['note']}.")
     step("segment metrics")
+    measured = drift.against_model(model.info, segs.features)
+    if measured is None:
+        notes["coverage"].append("this model keeps no reference distribution of its features: no "
+                                 "drift measure. Retrain to add one.")
     training = {k: metrics_json.get(k) for k in ("as_of", "train_cutoffs", "valid_cutoff",
                                                   "test_cutoff", "rows")}
     info = {"test_cutoff": metrics_json.get("test_cutoff"), "base_rate": m.get("base_rate"),
@@ -295,7 +302,9 @@ def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str 
                        metrics=metrics, metrics_info=info, curves=curves, shap_images=shap_images,
                        importance=importance, drivers=drivers, segments=segs,
                        segment_metrics=seg_metrics, coverage=data_coverage(tables),
-                       training=training, notes=notes)
+                       training=training, notes=notes,
+                       drift=measured[0] if measured else None,
+                       drift_cutoff=measured[1] if measured else None)
 
 
 def write_report(report: ChurnReport | str, path: str | Path) -> Path:
@@ -753,7 +762,18 @@ def _coverage_section(r: ChurnReport) -> str:
                  f"rows), validation {_e(t.get('valid_cutoff'))} ({_num(rows.get('valid'))}), test "
                  f"{_e(t.get('test_cutoff'))} ({_num(rows.get('test'))}). Features see only events on or "
                  "before a cutoff; labels only the horizon after it.</p>")
-    return _section("coverage", "Data coverage", body, r.notes.get("coverage", []))
+    if r.drift is not None:
+        top = r.drift.head(10)
+        body += (f"<h3>Feature drift since the validation cutoff</h3>"
+                 f'<p class="muted">{_e(drift.summary_line(r.drift, r.drift_cutoff or "training"))}. '
+                 "Population stability index of each feature, customers active at "
+                 f"{_e(r.as_of.date())} against the validation cutoff the model was chosen on: "
+                 "below 0.1 stable, 0.1-0.25 moderate, above 0.25 major (retrain, or check the "
+                 f"data feeding that feature). The {len(top)} largest of {len(r.drift)}:</p>"
+                 + _table(top[["feature", "psi", "level", "biggest_move"]],
+                          {"psi": lambda x: _num(x, ",.3f")},
+                          {"biggest_move": "largest move (bin: then -> now)"}))
+    return _section("coverage", "Data coverage and drift", body, r.notes.get("coverage", []))
 
 
 # ------------------------------------------------------------------------------ Chromium

@@ -120,6 +120,10 @@ def test_train_writes_a_self_contained_report(project):
     assert len(dom.images) >= 7  # 5 curves + SHAP beeswarm + importance (+ dependence plots)
     assert "oracle (true probability)" in text and "baseline: bgnbd" in text
     assert "Champions" in text and "save now" in text
+    # drift of the scored population against the validation cutoff, in the coverage section
+    coverage = text[text.index('<section id="coverage">'):]
+    assert "Feature drift since the validation cutoff" in coverage
+    assert "drift vs " in coverage and "recency_days" in text
 
 
 def test_report_renders_in_headless_chromium_with_every_section_and_image(
