@@ -236,6 +236,10 @@ def log_training(result, cfg: Config, tables: Tables, model_dir: Path,
         mlflow.log_metrics(_metrics(metrics))
         mlflow.log_metric("at_risk_threshold", result.model.info["scoring"]["threshold"])
         mlflow.log_metric("valid_campaign_profit", result.model.info["scoring"]["profit"])
+        test_drift = _test_drift(result)
+        if test_drift is not None:  # how far the population moves in one validation-to-test step
+            mlflow.log_metric("drift_test_max_psi", float(test_drift["psi"].max()))
+            mlflow.log_metric("drift_test_major_features", int((test_drift["level"] == "major").sum()))
         with tempfile.TemporaryDirectory() as tmp:
             t = Path(tmp)
             (t / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -248,11 +252,24 @@ def log_training(result, cfg: Config, tables: Tables, model_dir: Path,
             if importance is not None:
                 importance.to_csv(t / "shap_importance.csv", index=False)
                 mlflow.log_artifact(str(t / "shap_importance.csv"))
+            if test_drift is not None:
+                test_drift.to_csv(t / "drift_test_vs_valid.csv", index=False)
+                mlflow.log_artifact(str(t / "drift_test_vs_valid.csv"))
         for p in plots.values():
             mlflow.log_artifact(str(p), artifact_path="plots")
         info = log_pyfunc(result.model, result.test_sample, model_dir / "model.joblib")
         run_id = run.info.run_id
         return _register(result, cfg, info, run_id, uri, t0)
+
+
+def _test_drift(result) -> pd.DataFrame | None:
+    """Feature drift of the test cutoff's sample against the validation reference."""
+    from churnmodel.drift import compare
+
+    ref = result.model.info.get("reference")
+    if not ref or result.test_sample is None or len(result.test_sample) == 0:
+        return None
+    return compare(ref["profile"], result.test_sample)
 
 
 def _register(result, cfg: Config, info, run_id: str, uri: str, t0: float) -> RunReport:

@@ -63,14 +63,16 @@ def test_every_training_is_one_run_with_params_metrics_inputs_and_artifacts(trac
     assert len(run.data.tags["git_commit"]) > 0
     m = run.data.metrics
     for key in ("test_roc_auc", "test_pr_auc", "test_brier", "baseline_recency_test_roc_auc",
-                "baseline_logistic_rfm_test_roc_auc", "oracle_test_roc_auc", "at_risk_threshold"):
+                "baseline_logistic_rfm_test_roc_auc", "oracle_test_roc_auc", "at_risk_threshold",
+                "drift_test_max_psi", "drift_test_major_features"):
         assert key in m, key
     assert m["test_roc_auc"] > m["baseline_recency_test_roc_auc"]
     names = {i.dataset.name for i in run.inputs.dataset_inputs}
     assert {"transactions", "feedback", "tickets", "customers"} <= names
     top = {f.path for f in client.list_artifacts(run.info.run_id)}
     assert {"metrics.json", "features.json", "config.json", "data_fingerprint.json",
-            "scoring.json", "plots"} <= top
+            "scoring.json", "drift_test_vs_valid.csv", "plots"} <= top
+    assert 0 <= m["drift_test_max_psi"] < 10
     plots = {f.path for f in client.list_artifacts(run.info.run_id, "plots")}
     for p in ("roc.png", "pr.png", "calibration.png", "gains_lift.png", "profit_curve.png",
               "shap_beeswarm.png"):
