@@ -10,13 +10,14 @@ CFG    := $(if $(CONFIG),--config $(CONFIG),)
 AS_OF  ?=
 SCORES ?= data/scores.parquet
 PORT   ?= 5001
+FOLDS  ?= 3
 CUSTOMERS ?= 1000000
 # memory slope over customers (issue 5): at the full size, also load + features at 100k, 300k
 SCALING ?= $(if $(filter 1000000,$(CUSTOMERS)),100000;300000;1000000,)
 
 .DEFAULT_GOAL := help
 comma := ,
-.PHONY: help venv data train score serve test lint bench clean notebooks report
+.PHONY: help venv data train backtest score serve test lint bench clean notebooks report
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +38,9 @@ data: $(STAMP) ## (re)generate the embedded synthetic data in data/default
 
 train: $(STAMP) $(if $(CONFIG),,$(DATA)) ## train on the default data (or CONFIG=file.toml), export to models/churn
 	$(BIN)/churnmodel train $(CFG) $(if $(AS_OF),--as-of $(AS_OF),)
+
+backtest: $(STAMP) $(if $(CONFIG),,$(DATA)) ## retrain as of FOLDS=3 dates 3 months apart, compare every candidate
+	$(BIN)/churnmodel backtest $(CFG) $(if $(AS_OF),--as-of $(AS_OF),) --folds $(FOLDS)
 
 score: $(STAMP) ## flag at-risk customers with drivers (AS_OF=YYYY-MM-DD, SCORES=file) with models/churn
 	$(BIN)/churnmodel score $(CFG) $(if $(AS_OF),--as-of $(AS_OF),) --out $(SCORES) --overwrite

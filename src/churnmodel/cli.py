@@ -221,6 +221,42 @@ def cmd_score(args: argparse.Namespace) -> None:
     print(f"wrote {out}" + (f" and {drift_out}" if found["drift"] is not None else ""))
 
 
+def cmd_backtest(args: argparse.Namespace) -> None:
+    """Train as of several earlier dates; every candidate's metrics on each fold's test cutoff."""
+    from churnmodel.backtest import backtest, summarise
+    from churnmodel.scoring import check_output_path, write_table
+
+    cfg = _config(args)
+    out = check_output_path(args.out, args.overwrite) if args.out else None
+    if cfg.data.uses_default and not (cfg.data.dir / "transactions.parquet").exists():
+        raise ChurnModelError(f"no data in {str(cfg.data.dir)!r}: run `churnmodel data synth` "
+                              "first, or pass --config with your own [data.transactions].")
+    tables = _load_tables(cfg)
+    t0 = time.perf_counter()
+    with _progress(args.folds, not args.quiet, "backtest folds") as bar:
+        frame = backtest(tables, cfg, args.folds, args.step_months, oracle=_oracle(cfg),
+                         on_fold=lambda k, result: bar.update(1))
+    for (k, as_of, test), fold in frame.groupby(["fold", "as_of", "test_cutoff"], sort=True):
+        champ = fold[fold["champion"]].iloc[0]
+        others = ", ".join(f"{r.model} {r.roc_auc:.4f}" for r in fold.itertuples() if not r.champion)
+        print(f"fold {k}: as of {as_of.date()}, test {test.date()} (n={int(champ['n']):,}, churn "
+              f"{champ['base_rate']:.3f}): champion {champ['model']} ROC AUC {champ['roc_auc']:.4f}; "
+              f"{others}")
+    s = summarise(frame)
+    print(f"\nROC AUC over {args.folds} folds {args.step_months} months apart "
+          f"({time.perf_counter() - t0:.0f}s):")
+    print(f"{'':16}{'mean':>8}{'std':>8}{'min':>8}{'max':>8}{'PR AUC':>8}{'Brier':>8}"
+          f"{'champion':>10}{'LightGBM ahead':>16}")
+    for name, r in s.iterrows():
+        std = "" if pd.isna(r["roc_auc_std"]) else f"{r['roc_auc_std']:.4f}"
+        print(f"{name:16}{r['roc_auc_mean']:8.4f}{std:>8}{r['roc_auc_min']:8.4f}"
+              f"{r['roc_auc_max']:8.4f}{r['pr_auc_mean']:8.4f}{r['brier_mean']:8.4f}"
+              f"{int(r['champion_folds']):>10}{r.get('lightgbm_ahead', ''):>16}")
+    if out is not None:
+        write_table(frame, out)
+        print(f"wrote {out}")
+
+
 def _segment_model(args: argparse.Namespace, cfg: Config):
     """The model to score segments with, or None (with a note) when none was trained yet."""
     source = args.model or cfg.output.model_dir
@@ -410,6 +446,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--model-dir", help="where to export the model (default models/churn)")
     tr.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     tr.set_defaults(func=cmd_train)
+
+    bt = sub.add_parser("backtest", help="train as of several earlier dates and compare every "
+                        "candidate on each fold's test cutoff")
+    common(bt)
+    bt.add_argument("--as-of", type=_parse_date, help="date of the latest fold (default: the "
+                    "latest event)")
+    bt.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
+    bt.add_argument("--step-months", type=int, default=3, help="months between folds (default 3: "
+                    "test windows of a 90-day horizon do not overlap)")
+    bt.add_argument("--out", help="also write every fold's metrics, .csv or .parquet")
+    bt.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    bt.set_defaults(func=cmd_backtest)
 
     sc = sub.add_parser("score", help="score every active customer at a date")
     common(sc)

@@ -141,3 +141,16 @@ def test_score_with_a_model_saved_before_drift_references_says_so(project, tmp_p
     assert r.returncode == 0, r.stderr
     assert "drift: not measured (the model was trained before drift references" in r.stdout
     assert not (tmp_path / "s_drift.csv").exists()
+
+
+def test_backtest_prints_each_fold_and_the_summary_and_writes_the_metrics(project):
+    r = run("backtest", "--config", "config.toml", "--folds", "2", "--out", "bt.csv", "--quiet",
+            cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "fold 1: as of 2025-12-31, test " in r.stdout and "fold 2: as of 2025-09-30" in r.stdout
+    assert "ROC AUC over 2 folds 3 months apart" in r.stdout and "LightGBM ahead" in r.stdout
+    frame = pd.read_csv(project / "bt.csv")
+    assert len(frame) == 2 * 5  # four candidates and the oracle per fold
+    assert frame.groupby("fold")["champion"].sum().tolist() == [1, 1]
+    r = run("backtest", "--config", "config.toml", "--folds", "0", cwd=project)
+    assert r.returncode == 2 and r.stderr.count("error:") == 1 and "folds must be at least 1" in r.stderr
