@@ -221,6 +221,43 @@ def cmd_score(args: argparse.Namespace) -> None:
     print(f"wrote {out}" + (f" and {drift_out}" if found["drift"] is not None else ""))
 
 
+def cmd_explain(args: argparse.Namespace) -> None:
+    """Why given customers have their risk: the features pushing it up and holding it down."""
+    from churnmodel.explain import explain_customers
+    from churnmodel.scoring import check_output_path, write_table
+    from churnmodel.serving import load_churn_model
+
+    cfg = _config(args)
+    out = check_output_path(args.out, args.overwrite) if args.out else None
+    source = args.model or cfg.output.model_dir
+    if str(source).startswith(("models:/", "runs:/")):
+        from churnmodel.tracking import configure
+
+        configure(cfg)
+    model = load_churn_model(source)
+    tables = _load_tables(cfg)
+    as_of = pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
+    ids = [x.strip() for part in args.customers for x in part.split(",") if x.strip()]
+    if not ids:
+        raise ChurnModelError("--customers names no customer id; give ids separated by commas.")
+    frame = explain_customers(model, tables, as_of, ids, args.n)
+    threshold = model.info.get("scoring", {}).get("threshold", 0.5)
+    for cid, rows in frame.groupby("customer_id", sort=False):
+        r0 = rows.iloc[0]
+        flag = "at risk" if r0["at_risk"] else "not at risk"
+        print(f"customer {cid} at {as_of.date()}: churn probability {r0['churn_probability']:.3f} "
+              f"({r0['risk_band']}; {flag}, threshold p >= {threshold:.3f})")
+        for direction, title in (("up", "pushes risk up"), ("down", "holds risk down")):
+            part = rows[rows["direction"] == direction]
+            if len(part):
+                print(f"  {title}:")
+                for r in part.itertuples():
+                    print(f"    {r.contribution:+.3f}  {r.sentence}")
+    if out is not None:
+        write_table(frame, out)
+        print(f"wrote {out}")
+
+
 def cmd_backtest(args: argparse.Namespace) -> None:
     """Train as of several earlier dates; every candidate's metrics on each fold's test cutoff."""
     from churnmodel.backtest import backtest, summarise
@@ -446,6 +483,19 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--model-dir", help="where to export the model (default models/churn)")
     tr.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     tr.set_defaults(func=cmd_train)
+
+    ex = sub.add_parser("explain", help="why given customers have their churn risk (any active "
+                        "customer, at risk or not)")
+    common(ex)
+    ex.add_argument("--customers", nargs="+", required=True, metavar="ID[,ID...]",
+                    help="customer ids, separated by commas or spaces")
+    ex.add_argument("--as-of", type=_parse_date, help="date of the explanation (default: the latest "
+                    "event)")
+    ex.add_argument("--model", help="model directory (default models/churn) or MLflow URI")
+    ex.add_argument("--n", type=int, default=3, help="factors per direction (default 3)")
+    ex.add_argument("--out", help="also write the factors, .csv or .parquet")
+    ex.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    ex.set_defaults(func=cmd_explain)
 
     bt = sub.add_parser("backtest", help="train as of several earlier dates and compare every "
                         "candidate on each fold's test cutoff")

@@ -13,11 +13,14 @@ need it (those flagged at risk, or a requested list).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from churnmodel.data.tables import Tables
+from churnmodel.errors import ChurnModelError
 from churnmodel.features import catalog
 from churnmodel.modeling.model import ChurnModel
 
@@ -109,3 +112,73 @@ def _text(v: object) -> str:
     if isinstance(v, float | np.floating):
         return f"{float(v):g}"
     return str(v)
+
+
+def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str,
+                      customer_ids: Sequence[object], n: int = 3) -> pd.DataFrame:
+    """Why these customers have the risk they have at ``as_of``, in both directions.
+
+    Unlike batch scoring, which explains only the customers at risk, this explains any
+    active customer: the ``n`` features pushing the risk up most and the ``n`` holding it
+    down most. One row per customer and factor: ``customer_id, churn_probability,
+    risk_band, at_risk, direction`` (``up`` / ``down``), ``rank, feature, value,
+    contribution`` (SHAP, log-odds) and ``sentence``. Ids may be given as text (from the
+    command line); a customer not active at ``as_of`` is an error naming them.
+    """
+    from churnmodel.features import build_features
+    from churnmodel.labels import active_customers
+    from churnmodel.scoring import risk_band
+
+    as_of = pd.Timestamp(as_of).normalize()
+    known = tables.until(as_of)
+    population = active_customers(known, as_of, model.activity_lookback_days)
+    ids = _as_ids(customer_ids, population)
+    absent = [i for i in ids if i not in population]
+    if absent:
+        shown = ", ".join(map(str, absent[:10])) + (" ..." if len(absent) > 10 else "")
+        raise ChurnModelError(
+            f"{len(absent)} customer(s) not active at {as_of.date()}: {shown}. Only customers with "
+            f"a purchase in the {model.activity_lookback_days} days up to the date are scored; "
+            "check the ids, or pick another --as-of.")
+    X = build_features(known, as_of, pd.Index(ids, name="customer_id"), model.builders)
+    expl = explain(model, X)
+    if expl is None:
+        raise ChurnModelError(f"the champion ({model.name}) is a rule without per-feature "
+                              "contributions: nothing to explain per customer.")
+    p = model.predict_proba(X)
+    sc = model.info.get("scoring", {})
+    bands = risk_band(p, sc.get("risk_bands", (0.2, 0.5, 0.8)))
+    records = expl.data.to_dict("records")
+    names = np.asarray(expl.feature_names, dtype=object)
+    rows = []
+    for i, cid in enumerate(X.index):
+        vals = expl.values.iloc[i].to_numpy()
+        order = np.argsort(-vals, kind="stable")
+        for direction, picks in (("up", [j for j in order if vals[j] > 0][:n]),
+                                 ("down", [j for j in order[::-1] if vals[j] < 0][:n])):
+            for rank, j in enumerate(picks, start=1):
+                f, v = names[j], records[i][names[j]]
+                rows.append({"customer_id": cid, "churn_probability": float(p[i]),
+                             "risk_band": str(bands[i]),
+                             "at_risk": bool(p[i] >= sc.get("threshold", 0.5)),
+                             "direction": direction, "rank": rank, "feature": f,
+                             "value": None if _missing(v) else _text(v),
+                             "contribution": float(vals[j]),
+                             "sentence": catalog.sentence(f, v, records[i])})
+    return pd.DataFrame(rows, columns=["customer_id", "churn_probability", "risk_band", "at_risk",
+                                       "direction", "rank", "feature", "value", "contribution",
+                                       "sentence"])
+
+
+def _as_ids(given: Sequence[object], population: pd.Index) -> list[object]:
+    """Ids in the population's dtype (integers when the data's ids are integers)."""
+    if not pd.api.types.is_integer_dtype(population.dtype):
+        return [str(i) for i in given]
+    out: list[object] = []
+    for i in given:
+        try:
+            out.append(int(str(i).strip()))
+        except ValueError:
+            raise ChurnModelError(f"customer id {str(i)!r} is not a whole number; the customer "
+                                  "ids in this data are integers.") from None
+    return out

@@ -154,3 +154,16 @@ def test_backtest_prints_each_fold_and_the_summary_and_writes_the_metrics(projec
     assert frame.groupby("fold")["champion"].sum().tolist() == [1, 1]
     r = run("backtest", "--config", "config.toml", "--folds", "0", cwd=project)
     assert r.returncode == 2 and r.stderr.count("error:") == 1 and "folds must be at least 1" in r.stderr
+
+
+def test_explain_prints_both_directions_for_chosen_customers(project):
+    scores = pd.read_parquet(project / "s.parquet")
+    ids = [str(scores["customer_id"].iloc[0]), str(scores["customer_id"].iloc[-1])]
+    r = run("explain", "--config", "config.toml", "--as-of", "2025-11-30", "--customers",
+            ",".join(ids), "--out", "why.csv", cwd=project)
+    assert r.returncode == 0, r.stderr
+    for cid in ids:
+        assert f"customer {cid} at 2025-11-30: churn probability " in r.stdout
+    assert "pushes risk up:" in r.stdout and "holds risk down:" in r.stdout
+    why = pd.read_csv(project / "why.csv")
+    assert set(why["customer_id"].astype(str)) == set(ids) and set(why["direction"]) == {"up", "down"}

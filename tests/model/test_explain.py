@@ -129,3 +129,43 @@ def test_every_feature_of_the_default_builders_has_a_definition(scored):
     described = catalog.describe(model.feature_names)
     missing = [d["feature"] for d in described if d["family"] == "other"]
     assert not missing, f"add these features to features/catalog.py: {missing}"
+
+
+# --------------------------------------------------------- explaining chosen customers
+
+def test_explaining_chosen_customers_agrees_with_batch_scoring(default_training, default_data_dir):
+    from churnmodel.explain import explain_customers
+    from churnmodel.scoring import score_customers
+
+    model = default_training.model
+    tables = load_default_tables(default_data_dir)
+    scores = score_customers(model, tables, "2025-12-31").set_index("customer_id")
+    risky = scores.index[scores["at_risk"]][:3].tolist()
+    calm = scores.index[~scores["at_risk"]][-2:].tolist()
+    frame = explain_customers(model, tables, "2025-12-31", [str(i) for i in risky + calm], n=3)
+    assert frame["customer_id"].drop_duplicates().tolist() == risky + calm
+    for cid, rows in frame.groupby("customer_id"):
+        assert rows["churn_probability"].iloc[0] == pytest.approx(
+            scores.loc[cid, "churn_probability"], abs=1e-12)
+        assert bool(rows["at_risk"].iloc[0]) == bool(scores.loc[cid, "at_risk"])
+        up, down = rows[rows["direction"] == "up"], rows[rows["direction"] == "down"]
+        assert (up["contribution"] > 0).all() and up["contribution"].is_monotonic_decreasing
+        assert (down["contribution"] < 0).all() and down["contribution"].is_monotonic_increasing
+        assert rows["sentence"].str.len().gt(0).all()
+        if cid in risky:  # the same drivers, in the same order, as the scored file
+            for k, r in enumerate(up.itertuples(), start=1):
+                assert r.feature == scores.loc[cid, f"driver_{k}_feature"]
+                assert r.contribution == pytest.approx(scores.loc[cid, f"driver_{k}_contribution"],
+                                                       abs=1e-9)
+
+
+def test_explaining_a_customer_who_is_not_active_or_not_an_id_says_which(default_training,
+                                                                          default_data_dir):
+    from churnmodel.errors import ChurnModelError
+    from churnmodel.explain import explain_customers
+
+    model, tables = default_training.model, load_default_tables(default_data_dir)
+    with pytest.raises(ChurnModelError, match=r"1 customer\(s\) not active at 2025-12-31: 999999999"):
+        explain_customers(model, tables, "2025-12-31", ["999999999"])
+    with pytest.raises(ChurnModelError, match=r"customer id 'abc' is not a whole number"):
+        explain_customers(model, tables, "2025-12-31", ["abc"])
