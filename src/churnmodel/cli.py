@@ -140,6 +140,13 @@ def cmd_train(args: argparse.Namespace) -> None:
               + (f" — {sc['note']}" if sc["note"] else ""))
         if importance is not None:
             print("top drivers (mean |SHAP|): " + ", ".join(importance["feature"].head(5)))
+        from churnmodel.drift import compare, summary_line
+
+        ref = result.model.info["reference"]
+        if result.test_sample is not None and len(result.test_sample):
+            # how far the population moves in one cutoff step: the yardstick for score's drift line
+            moved = compare(ref["profile"], result.test_sample)
+            print(summary_line(moved, ref["cutoff"]).replace("drift vs ", "drift test cutoff vs ", 1))
         print(f"\ntrained in {result.seconds['total']:.1f}s, explained and plotted in "
               f"{t_exp:.1f}s; wrote {', '.join(p.name for p in paths)}, mlflow_model/ and {len(plots)} plots "
               f"to {model_dir}")

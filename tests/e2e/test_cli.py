@@ -37,6 +37,7 @@ def test_synth_train_score_round_trip(project):
     r = run("train", "--config", "config.toml", "--quiet", cwd=project)
     assert r.returncode == 0, r.stderr
     assert "oracle (true probability)" in r.stdout and "baseline: bgnbd" in r.stdout
+    assert "drift test cutoff vs " in r.stdout
     assert (project / "model" / "metrics.json").exists()
 
     r = run("score", "--config", "config.toml", "--as-of", "2025-11-30", "--out", "s.parquet",
