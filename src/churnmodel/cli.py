@@ -182,10 +182,21 @@ def _explain_sample(result):
     return expl, (global_importance(expl) if expl is not None else None)
 
 
+def _scoring_model(args: argparse.Namespace, cfg: Config):
+    """The model of --model (a directory or an MLflow URI), default the exported one."""
+    from churnmodel.serving import load_churn_model
+
+    source = args.model or cfg.output.model_dir
+    if str(source).startswith(("models:/", "runs:/")):
+        from churnmodel.tracking import configure
+
+        configure(cfg)
+    return load_churn_model(source)
+
+
 def cmd_score(args: argparse.Namespace) -> None:
     from churnmodel.drift import against_model, summary_line
     from churnmodel.scoring import check_output_path, score_customers, write_table
-    from churnmodel.serving import load_churn_model
 
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite)
@@ -193,12 +204,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     if drift_out.exists() and not args.overwrite:
         raise ChurnModelError(f"output {str(drift_out)!r} (the feature drift table) exists; pass "
                               "--overwrite to replace it.")
-    source = args.model or cfg.output.model_dir
-    if str(source).startswith(("models:/", "runs:/")):
-        from churnmodel.tracking import configure
-
-        configure(cfg)
-    model = load_churn_model(source)
+    model = _scoring_model(args, cfg)
     tables = _load_tables(cfg)
     as_of = pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
     t0 = time.perf_counter()
@@ -232,16 +238,12 @@ def cmd_explain(args: argparse.Namespace) -> None:
     """Why given customers have their risk: the features pushing it up and holding it down."""
     from churnmodel.explain import explain_customers
     from churnmodel.scoring import check_output_path, write_table
-    from churnmodel.serving import load_churn_model
 
+    if args.n < 1:
+        raise ChurnModelError(f"--n must be at least 1 (factors per direction), got {args.n}.")
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite) if args.out else None
-    source = args.model or cfg.output.model_dir
-    if str(source).startswith(("models:/", "runs:/")):
-        from churnmodel.tracking import configure
-
-        configure(cfg)
-    model = load_churn_model(source)
+    model = _scoring_model(args, cfg)
     tables = _load_tables(cfg)
     as_of = pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
     ids = [x.strip() for part in args.customers for x in part.split(",") if x.strip()]
@@ -267,9 +269,10 @@ def cmd_explain(args: argparse.Namespace) -> None:
 
 def cmd_backtest(args: argparse.Namespace) -> None:
     """Train as of several earlier dates; every candidate's metrics on each fold's test cutoff."""
-    from churnmodel.backtest import backtest, summarise
+    from churnmodel.backtest import backtest, fold_dates, summarise
     from churnmodel.scoring import check_output_path, write_table
 
+    fold_dates("2000-01-01", args.folds, args.step_months)  # bad settings fail before any work
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite) if args.out else None
     if cfg.data.uses_default and not (cfg.data.dir / "transactions.parquet").exists():
