@@ -155,6 +155,11 @@ def cmd_train(args: argparse.Namespace) -> None:
             print(f"MLflow: run {rep.run_id} in experiment '{rep.experiment}' "
                   f"({rep.tracking_uri}); registered '{cfg.tracking.model_name}' version "
                   f"{rep.version}: {rep.reason} [{rep.seconds:.1f}s]")
+            if not rep.alias_moved:
+                champion = f"models:/{cfg.tracking.model_name}@{cfg.tracking.alias}"
+                print(f"note: {model_dir} now holds this run's model, not the registered "
+                      f"'{cfg.tracking.alias}' that `churnmodel serve` serves; to batch-score "
+                      f"with the same model as the server, pass --model {champion}")
         _report_after_training(cfg, tables, result, model_dir)
 
 

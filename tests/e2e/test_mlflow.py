@@ -92,6 +92,8 @@ def test_alias_moves_only_when_the_new_model_wins_on_validation(tracked):
     assert "beats the champion (version 1)" in outs[1] and "alias 'champion' moved" in outs[1]
     # the same seed and data give the same model: it does not *beat* the champion
     assert "does not beat the champion (version 2)" in outs[2]
+    assert "pass --model models:/churn_e2e@champion" in outs[2]  # the exported copy differs now
+    assert "note:" not in outs[1]
     assert "without the alias" in client.get_model_version("churn_e2e", "3").tags["selection"]
 
 
