@@ -91,7 +91,14 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class FeatureConfig:
+    """Which feature families are built, and single features the model must not use.
+
+    ``exclude`` drops features by name after building (e.g. one that leaks, one your
+    scoring data cannot supply, or a cumulative count that drifts as customers age).
+    """
+
     builders: tuple[str, ...] = ("rfm", "satisfaction", "service", "profile")
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -51,3 +51,34 @@ def test_unseen_category_levels_are_scored_not_crashed(default_training, default
     X = X.assign(region=pd.Categorical(["atlantis"] * 5))
     p = model.predict_proba(X)
     assert np.isfinite(p).all() and ((p > 0) & (p < 1)).all()
+
+
+def test_excluded_features_are_not_used_and_baselines_needing_them_are_skipped(
+        small_data_dir, fast_model_config):
+    from churnmodel.config import FeatureConfig
+    from churnmodel.scoring import score_customers
+
+    cfg = Config(data=DataConfig(dir=small_data_dir), model=fast_model_config,
+                 features=FeatureConfig(exclude=("recency_days", "nps_count")))
+    tables = load_default_tables(small_data_dir)
+    result = train(tables, cfg)
+    m = result.model
+    assert "recency_days" not in m.feature_names and "nps_count" not in m.feature_names
+    assert "tenure_days" in m.feature_names
+    # the recency rule and BG/NBD need recency_days: skipped, not crashed
+    assert set(result.test_metrics) == {"lightgbm", "logistic_rfm"}
+    assert m.info["skipped_candidates"] == ["recency", "bgnbd"]
+    assert "recency_days" not in m.info["reference"]["profile"]["features"]
+    scores = score_customers(m, tables, "2025-12-31", explain=True)
+    drivers = scores.filter(like="_feature").stack()
+    assert len(drivers) and not drivers.isin(["recency_days", "nps_count"]).any()
+
+
+def test_excluding_a_feature_that_is_not_built_names_the_nearest(small_data_dir, fast_model_config):
+    from churnmodel.config import FeatureConfig
+    from churnmodel.errors import ConfigError
+
+    cfg = Config(data=DataConfig(dir=small_data_dir), model=fast_model_config,
+                 features=FeatureConfig(exclude=("recency_day",)))
+    with pytest.raises(ConfigError, match=r"exclude names 'recency_day'.*Did you mean 'recency_days'"):
+        train(load_default_tables(small_data_dir), cfg)

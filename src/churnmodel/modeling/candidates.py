@@ -78,6 +78,11 @@ class LogisticRFMCandidate:
     def __init__(self, seed: int = 42) -> None:
         self.seed = seed
 
+    @staticmethod
+    def lacks(features: list[str]) -> str:
+        """Why this baseline cannot run on ``features`` ('' when it can)."""
+        return "" if set(RFM_CORE) & set(features) else "no RFM core feature among the features"
+
     def fit(self, X: pd.DataFrame, y: np.ndarray, Xv: pd.DataFrame, yv: np.ndarray):
         self.columns_ = [c for c in RFM_CORE if c in X.columns]
         self.pipeline_ = make_pipeline(
@@ -118,6 +123,10 @@ class RecencyCandidate:
 
     name = "recency"
 
+    @staticmethod
+    def lacks(features: list[str]) -> str:
+        return "" if "recency_days" in features else "needs recency_days"
+
     def fit(self, X, y, Xv, yv):
         return self
 
@@ -136,6 +145,11 @@ class BGNBDCandidate:
 
     def __init__(self, horizon_days: int, seed: int = 42, max_rows: int = 50_000) -> None:
         self.horizon_days, self.seed, self.max_rows = horizon_days, seed, max_rows
+
+    @staticmethod
+    def lacks(features: list[str]) -> str:
+        missing = [c for c in ("frequency", "recency_days", "tenure_days") if c not in features]
+        return f"needs {', '.join(missing)}" if missing else ""
 
     @staticmethod
     def _summary(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -61,6 +61,21 @@ class TrainResult:
         return out
 
 
+def _model_features(data: pd.DataFrame, exclude: tuple[str, ...]) -> list[str]:
+    """The built feature columns minus ``[features] exclude`` (whose names must exist)."""
+    from churnmodel.errors import ConfigError, nearest
+
+    built = [c for c in data.columns if c != "churned"]
+    unknown = [c for c in exclude if c not in built]
+    if unknown:
+        raise ConfigError(f"[features] exclude names '{unknown[0]}', which the builders do not "
+                          f"produce.{nearest(unknown[0], built)} Built features: {', '.join(built)}.")
+    features = [c for c in built if c not in exclude]
+    if not features:
+        raise ConfigError("[features] exclude removes every feature: keep at least one.")
+    return features
+
+
 def _xy(frame: pd.DataFrame, features: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
     return frame[features], frame["churned"].to_numpy()
 
@@ -106,7 +121,7 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     seconds["features"] = time.perf_counter() - t0
     cut = data.index.get_level_values("cutoff")
     tr, va, te = data[cut.isin(split.train)], data[cut == split.valid], data[cut == split.test]
-    features = [c for c in data.columns if c != "churned"]
+    features = _model_features(data, cfg.features.exclude)
     categories = {c: list(data[c].cat.categories) for c in features
                   if isinstance(data[c].dtype, pd.CategoricalDtype)}
     X, y = _xy(tr, features)
@@ -123,7 +138,13 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
                               "churned": yt})
     for name in cfg.model.candidates:
         t1 = time.perf_counter()
-        cand = make_candidate(name, cfg.model, H, cfg.training.seed).fit(X, y, Xv, yv)
+        cand = make_candidate(name, cfg.model, H, cfg.training.seed)
+        lacking = cand.lacks(features) if hasattr(cand, "lacks") else ""
+        if lacking:  # e.g. a baseline whose columns were excluded or never built
+            log.warning("%s skipped: %s", name, lacking)
+            skipped.append(name)
+            continue
+        cand = cand.fit(X, y, Xv, yv)
         raw_v = cand.raw_score(Xv)
         if not np.isfinite(raw_v).all():
             # a broken candidate must never be shipped or crash the run: report and skip it
