@@ -164,10 +164,18 @@ def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | s
                              "direction": direction, "rank": rank, "feature": f,
                              "value": None if _missing(v) else _text(v),
                              "contribution": float(vals[j]),
-                             "sentence": catalog.sentence(f, v, records[i])})
+                             "sentence": _for_direction(catalog.sentence(f, v, records[i]),
+                                                        direction)})
     return pd.DataFrame(rows, columns=["customer_id", "churn_probability", "risk_band", "at_risk",
                                        "direction", "rank", "feature", "value", "contribution",
                                        "sentence"])
+
+
+def _for_direction(sentence: str, direction: str) -> str:
+    """Sentences describe values ("Only 2 purchases ..."); holding risk down, 'only' misleads."""
+    if direction == "down" and sentence.startswith("Only "):
+        return sentence[5].upper() + sentence[6:]
+    return sentence
 
 
 def _as_ids(given: Sequence[object], population: pd.Index) -> list[object]:

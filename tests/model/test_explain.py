@@ -169,3 +169,12 @@ def test_explaining_a_customer_who_is_not_active_or_not_an_id_says_which(default
         explain_customers(model, tables, "2025-12-31", ["999999999"])
     with pytest.raises(ChurnModelError, match=r"customer id 'abc' is not a whole number"):
         explain_customers(model, tables, "2025-12-31", ["abc"])
+
+
+def test_a_factor_holding_risk_down_is_not_worded_as_a_shortfall():
+    from churnmodel.explain import _for_direction
+
+    assert _for_direction("Only 2 purchases in the last 90 days", "down") == \
+        "2 purchases in the last 90 days"
+    assert _for_direction("Only 2 purchases in the last 90 days", "up") == \
+        "Only 2 purchases in the last 90 days"
