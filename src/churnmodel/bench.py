@@ -566,6 +566,7 @@ def _explain(job: Job) -> Iterator[dict[str, Any] | None]:
 @_stage("score_e2e")
 def _score_e2e(job: Job) -> Iterator[dict[str, Any] | None]:
     from churnmodel.data.io import load_default_tables
+    from churnmodel.drift import against_model
     from churnmodel.scoring import score_customers, write_table
 
     out = job.run / "scores.parquet"
@@ -576,9 +577,13 @@ def _score_e2e(job: Job) -> Iterator[dict[str, Any] | None]:
     tables = load_default_tables(job.raw)
     t1 = time.perf_counter()
     as_of = tables.max_event_ts().normalize()
-    scores = score_customers(model, tables, as_of, scoring, explain=True)
+    found: dict[str, Any] = {}  # drift, measured while scoring as `churnmodel score` does
+    scores = score_customers(model, tables, as_of, scoring, explain=True,
+                             on_features=lambda X: found.update(drift=against_model(model.info, X)))
     t2 = time.perf_counter()
     write_table(scores, out)
+    if found["drift"] is not None:
+        write_table(found["drift"][0], job.run / "scores_drift.csv")
     yield {"rows": len(scores), "unit": "customers scored",
            "at_risk": int(scores["at_risk"].sum()), "load_seconds": round(t1 - t0, 3),
            "score_seconds": round(t2 - t1, 3), "write_seconds": round(time.perf_counter() - t2, 3)}
