@@ -226,10 +226,14 @@ def cmd_score(args: argparse.Namespace) -> None:
     secs = time.perf_counter() - t0
     risk = scores[scores["at_risk"]]
     sc = model.info.get("scoring", {})
+    ref = model.info.get("reference", {})
+    then = (f"; {ref['mean_probability']:.3f} on the validation cutoff {ref['cutoff']}"
+            if "mean_probability" in ref else "")
     print(f"scored {len(scores):,} customers active at {as_of.date()} in {secs:.1f}s "
-          f"(mean churn probability {scores['churn_probability'].mean():.3f})")
+          f"(mean churn probability {scores['churn_probability'].mean():.3f}{then})")
+    share = f"; {sc['share']:.1%} on validation" if "share" in sc else ""
     print(f"at risk (p >= {sc.get('threshold', 0.5):.3f}): {len(risk):,} customers "
-          f"({len(risk) / max(len(scores), 1):.1%}), expected value at risk "
+          f"({len(risk) / max(len(scores), 1):.1%}{share}), expected value at risk "
           f"{risk['expected_value_at_risk'].sum():,.0f} of {scores['expected_value_at_risk'].sum():,.0f}")
     if found["drift"] is None:
         print("drift: not measured (the model was trained before drift references were kept; "
