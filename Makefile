@@ -12,11 +12,9 @@ SCORES ?= data/scores.parquet
 PORT   ?= 5001
 FOLDS  ?= 3
 CUSTOMERS ?= 1000000
-# memory slope over customers (issue 5): at the full size, also load + features at 100k, 300k
-SCALING ?= $(if $(filter 1000000,$(CUSTOMERS)),100000;300000;1000000,)
+SCALING ?= auto
 
 .DEFAULT_GOAL := help
-comma := ,
 .PHONY: help venv data train backtest score serve test lint bench clean notebooks report
 
 help: ## list the targets
@@ -63,7 +61,7 @@ test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end t
 	$(BIN)/python -m pytest
 
 bench: $(STAMP) ## time and size every stage at CUSTOMERS=1000000, write bench/results.json
-	$(BIN)/python -m churnmodel.bench --customers $(CUSTOMERS) $(if $(SCALING),--scaling $(subst ;,$(comma),$(SCALING)),)
+	$(BIN)/python -m churnmodel.bench --customers $(CUSTOMERS) --scaling $(or $(SCALING),none)
 
 lint: $(STAMP) ## ruff over src and tests, mypy over src
 	$(BIN)/ruff check src tests

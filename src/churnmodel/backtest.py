@@ -24,16 +24,21 @@ from churnmodel.errors import ConfigError, DataError
 METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile")
 
 
+def check_settings(folds: int, step_months: int) -> None:
+    """Refuse fewer than one fold or a step under one month (:class:`ConfigError`)."""
+    if folds < 1:
+        raise ConfigError(f"backtest folds must be at least 1, got {folds}.")
+    if step_months < 1:
+        raise ConfigError(f"backtest step must be at least 1 month, got {step_months}.")
+
+
 def fold_dates(as_of: pd.Timestamp | str, folds: int, step_months: int) -> list[pd.Timestamp]:
     """The as-of date of each fold, latest first.
 
     >>> [str(d.date()) for d in fold_dates("2025-12-31", 3, 3)]
     ['2025-12-31', '2025-09-30', '2025-06-30']
     """
-    if folds < 1:
-        raise ConfigError(f"backtest folds must be at least 1, got {folds}.")
-    if step_months < 1:
-        raise ConfigError(f"backtest step must be at least 1 month, got {step_months}.")
+    check_settings(folds, step_months)
     end = pd.Timestamp(as_of).normalize()
     return [(end - pd.DateOffset(months=k * step_months)).normalize() for k in range(folds)]
 

@@ -981,6 +981,16 @@ def _format_extra(name: str, block: dict[str, Any]) -> str:
 
 # --- the command -----------------------------------------------------------------------------
 
+# At the full size, the memory slope over customers (issue 5) comes with every run.
+FULL_SIZE_SCALING = (100_000, 300_000, 1_000_000)
+
+
+def _scaling_arg(text: str) -> list[int] | str:
+    """``auto`` (the slope at the full size only), ``none``, or a list of sizes."""
+    word = text.strip().lower()
+    return word if word in ("auto", "none") else _int_list(text)
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
@@ -1022,9 +1032,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "customers near 1M rows; 'none' = every active customer)")
     p.add_argument("--config", help="TOML config whose [labels], [training], [model] and [scoring] "
                    "settings to benchmark (its data sections are ignored; default: built-in defaults)")
-    p.add_argument("--scaling", type=_int_list, metavar="N,N,...",
+    p.add_argument("--scaling", type=_scaling_arg, default="auto", metavar="N,N,...|auto|none",
                    help="also run load + features_all at these sizes and report the memory slope, "
-                        "e.g. 100000,300000,1000000")
+                        "e.g. 100000,300000,1000000 (default auto: those three when --customers "
+                        "is 1000000, none otherwise)")
     p.add_argument("--cap-study", type=_cap_list, metavar="CAP,...",
                    help="also train LightGBM alone with these per-cutoff caps ('none' = no cap) "
                         "and report the test AUC each costs, e.g. none,50000,100000")
@@ -1039,6 +1050,10 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     from churnmodel.config import load_config
 
     started = datetime.now(UTC)
+    if args.scaling == "auto":
+        args.scaling = list(FULL_SIZE_SCALING) if args.customers == FULL_SIZE_SCALING[-1] else None
+    elif args.scaling == "none":
+        args.scaling = None
     if args.config:
         args.config = str(Path(args.config).resolve())
         load_config(args.config)  # a bad config fails now, not in every stage

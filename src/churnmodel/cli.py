@@ -140,13 +140,12 @@ def cmd_train(args: argparse.Namespace) -> None:
               + (f" — {sc['note']}" if sc["note"] else ""))
         if importance is not None:
             print("top drivers (mean |SHAP|): " + ", ".join(importance["feature"].head(5)))
-        from churnmodel.drift import compare, summary_line
+        if result.test_drift is not None:
+            from churnmodel.drift import summary_line
 
-        ref = result.model.info["reference"]
-        if result.test_sample is not None and len(result.test_sample):
             # how far the population moves in one cutoff step: the yardstick for score's drift line
-            moved = compare(ref["profile"], result.test_sample)
-            print(summary_line(moved, ref["cutoff"]).replace("drift vs ", "drift test cutoff vs ", 1))
+            line = summary_line(result.test_drift, result.model.info["reference"]["cutoff"])
+            print(line.replace("drift vs ", "drift test cutoff vs ", 1))
         print(f"\ntrained in {result.seconds['total']:.1f}s, explained and plotted in "
               f"{t_exp:.1f}s; wrote {', '.join(p.name for p in paths)}, mlflow_model/ and {len(plots)} plots "
               f"to {model_dir}")
@@ -187,6 +186,20 @@ def _explain_sample(result):
     return expl, (global_importance(expl) if expl is not None else None)
 
 
+def _as_of(args: argparse.Namespace, tables) -> pd.Timestamp:
+    """--as-of, or the latest event in any table."""
+    return pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
+
+
+def _companion_output(out: Path, name: str, what: str, overwrite: bool) -> Path:
+    """``<stem>_<name>.csv`` beside ``out``, refused like ``out`` when it exists."""
+    path = out.with_name(f"{out.stem}_{name}.csv")
+    if path.exists() and not overwrite:
+        raise ChurnModelError(f"output {str(path)!r} ({what}) exists; pass --overwrite to "
+                              "replace it.")
+    return path
+
+
 def _scoring_model(args: argparse.Namespace, cfg: Config):
     """The model of --model (a directory or an MLflow URI), default the exported one."""
     from churnmodel.serving import load_churn_model
@@ -205,13 +218,10 @@ def cmd_score(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite)
-    drift_out = out.with_name(f"{out.stem}_drift.csv")
-    if drift_out.exists() and not args.overwrite:
-        raise ChurnModelError(f"output {str(drift_out)!r} (the feature drift table) exists; pass "
-                              "--overwrite to replace it.")
+    drift_out = _companion_output(out, "drift", "the feature drift table", args.overwrite)
     model = _scoring_model(args, cfg)
     tables = _load_tables(cfg)
-    as_of = pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
+    as_of = _as_of(args, tables)
     t0 = time.perf_counter()
     steps = ["features", "predict + explain at-risk", "write"]
     found: dict[str, Any] = {}
@@ -254,7 +264,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     out = check_output_path(args.out, args.overwrite) if args.out else None
     model = _scoring_model(args, cfg)
     tables = _load_tables(cfg)
-    as_of = pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
+    as_of = _as_of(args, tables)
     ids = [x.strip() for part in args.customers for x in part.split(",") if x.strip()]
     if not ids:
         raise ChurnModelError("--customers names no customer id; give ids separated by commas.")
@@ -278,10 +288,10 @@ def cmd_explain(args: argparse.Namespace) -> None:
 
 def cmd_backtest(args: argparse.Namespace) -> None:
     """Train as of several earlier dates; every candidate's metrics on each fold's test cutoff."""
-    from churnmodel.backtest import backtest, fold_dates, summarise
+    from churnmodel.backtest import backtest, check_settings, summarise
     from churnmodel.scoring import check_output_path, write_table
 
-    fold_dates("2000-01-01", args.folds, args.step_months)  # bad settings fail before any work
+    check_settings(args.folds, args.step_months)  # bad settings fail before any work
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite) if args.out else None
     if cfg.data.uses_default and not (cfg.data.dir / "transactions.parquet").exists():
@@ -315,20 +325,14 @@ def cmd_backtest(args: argparse.Namespace) -> None:
 
 def _segment_model(args: argparse.Namespace, cfg: Config):
     """The model to score segments with, or None (with a note) when none was trained yet."""
-    source = args.model or cfg.output.model_dir
-    if str(source).startswith(("models:/", "runs:/")) or (Path(source) / "MLmodel").exists():
-        from churnmodel.serving import load_churn_model
-        from churnmodel.tracking import configure
+    from churnmodel.modeling.model import MODEL_FILE
 
-        configure(cfg)
-        return load_churn_model(source)
-    from churnmodel.modeling.model import MODEL_FILE, ChurnModel
-
-    if args.model is None and not (Path(source) / MODEL_FILE).exists():
+    source = Path(cfg.output.model_dir)
+    if args.model is None and not any((source / f).exists() for f in (MODEL_FILE, "MLmodel")):
         print(f"note: no trained model in {source}: segments without churn probability or risk x "
               "value (run `churnmodel train` first, or pass --model DIR)")
         return None
-    return ChurnModel.load(source)
+    return _scoring_model(args, cfg)
 
 
 _SUMMARY_COLUMNS = {"customers": ("customers", "{:,.0f}"), "share": ("share", "{:.1%}"),
@@ -363,13 +367,10 @@ def cmd_segment(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite)
-    profiles_out = out.with_name(f"{out.stem}_clusters.csv")
-    if profiles_out.exists() and not args.overwrite:
-        raise ChurnModelError(f"output {str(profiles_out)!r} (the cluster profiles) exists; pass "
-                              "--overwrite to replace it.")
+    profiles_out = _companion_output(out, "clusters", "the cluster profiles", args.overwrite)
     model = _segment_model(args, cfg)
     tables = _load_tables(cfg)
-    as_of = pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
+    as_of = _as_of(args, tables)
     t0 = time.perf_counter()
     with _progress(2, not args.quiet, "segmenting") as bar:
         seg = customer_segments(tables, as_of, cfg, model)
@@ -405,7 +406,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     if out.suffix.lower() not in (".html", ".htm"):
         raise ChurnModelError(f"report {str(out)!r} must end in .html.")
     tables = _load_tables(cfg)
-    as_of = pd.Timestamp(args.as_of) if args.as_of else tables.max_event_ts().normalize()
+    as_of = _as_of(args, tables)
     t0 = time.perf_counter()
     with _progress(4, not args.quiet, "report") as bar:
         report = churn_report(tables, cfg, model, model_dir, as_of,

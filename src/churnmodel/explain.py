@@ -127,7 +127,7 @@ def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | s
     """
     from churnmodel.features import build_features
     from churnmodel.labels import active_customers
-    from churnmodel.scoring import risk_band
+    from churnmodel.scoring import score_frame
 
     as_of = pd.Timestamp(as_of).normalize()
     known = tables.until(as_of)
@@ -145,9 +145,8 @@ def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | s
     if expl is None:
         raise ChurnModelError(f"the champion ({model.name}) is a rule without per-feature "
                               "contributions: nothing to explain per customer.")
-    p = model.predict_proba(X)
-    sc = model.info.get("scoring", {})
-    bands = risk_band(p, sc.get("risk_bands", (0.2, 0.5, 0.8)))
+    # probability, band and at-risk flag exactly as batch scoring and REST give them
+    scored = score_frame(model, X, explain=False, n_drivers=0)
     records = expl.data.to_dict("records")
     names = np.asarray(expl.feature_names, dtype=object)
     rows = []
@@ -158,9 +157,10 @@ def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | s
                                  ("down", [j for j in order[::-1] if vals[j] < 0][:n])):
             for rank, j in enumerate(picks, start=1):
                 f, v = names[j], records[i][names[j]]
-                rows.append({"customer_id": cid, "churn_probability": float(p[i]),
-                             "risk_band": str(bands[i]),
-                             "at_risk": bool(p[i] >= sc.get("threshold", 0.5)),
+                rows.append({"customer_id": cid,
+                             "churn_probability": float(scored["churn_probability"].iloc[i]),
+                             "risk_band": str(scored["risk_band"].iloc[i]),
+                             "at_risk": bool(scored["at_risk"].iloc[i]),
                              "direction": direction, "rank": rank, "feature": f,
                              "value": None if _missing(v) else _text(v),
                              "contribution": float(vals[j]),

@@ -236,7 +236,7 @@ def log_training(result, cfg: Config, tables: Tables, model_dir: Path,
         mlflow.log_metrics(_metrics(metrics))
         mlflow.log_metric("at_risk_threshold", result.model.info["scoring"]["threshold"])
         mlflow.log_metric("valid_campaign_profit", result.model.info["scoring"]["profit"])
-        test_drift = _test_drift(result)
+        test_drift = result.test_drift
         if test_drift is not None:  # how far the population moves in one validation-to-test step
             mlflow.log_metric("drift_test_max_psi", float(test_drift["psi"].max()))
             mlflow.log_metric("drift_test_major_features", int((test_drift["level"] == "major").sum()))
@@ -260,16 +260,6 @@ def log_training(result, cfg: Config, tables: Tables, model_dir: Path,
         info = log_pyfunc(result.model, result.test_sample, model_dir / "model.joblib")
         run_id = run.info.run_id
         return _register(result, cfg, info, run_id, uri, t0)
-
-
-def _test_drift(result) -> pd.DataFrame | None:
-    """Feature drift of the test cutoff's sample against the validation reference."""
-    from churnmodel.drift import compare
-
-    ref = result.model.info.get("reference")
-    if not ref or result.test_sample is None or len(result.test_sample) == 0:
-        return None
-    return compare(ref["profile"], result.test_sample)
 
 
 def _register(result, cfg: Config, info, run_id: str, uri: str, t0: float) -> RunReport:

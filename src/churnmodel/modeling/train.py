@@ -40,6 +40,9 @@ class TrainResult:
     valid_predictions: pd.DataFrame | None = None  # customer_id, churned, p, customer_value
     test_sample: pd.DataFrame | None = None  # features of up to 5,000 test customers (plots)
     valid_features: pd.DataFrame | None = None  # validation cutoff features (champion duel)
+    # PSI of the test sample against the validation reference: how far the population moves
+    # in one cutoff step (printed by train, logged to MLflow)
+    test_drift: pd.DataFrame | None = None
 
     def metrics_json(self) -> dict[str, Any]:
         """``metrics.json``: the champion as ``model``, others under ``baselines``, ``oracle``."""
@@ -179,6 +182,7 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
         if len(o) and ids.isin(o.index).all():
             test_pred["oracle"] = o.reindex(ids).to_numpy()
             oracle_metrics = evaluate(yt, test_pred["oracle"].to_numpy())
+    reference = drift.profile(Xv[features])
     info = {
         "as_of": str(as_of.date()),
         "cutoffs": {"train": [str(c.date()) for c in split.train],
@@ -188,7 +192,7 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
         "skipped_candidates": skipped,
         "config": cfg.to_dict(),
         # what the scored population is compared with at scoring (churnmodel.drift)
-        "reference": {"cutoff": str(split.valid.date()), "profile": drift.profile(Xv[features]),
+        "reference": {"cutoff": str(split.valid.date()), "profile": reference,
                       "mean_probability": float(valid_pred["p"].mean())},
         "scoring": {**threshold, "risk_bands": list(cfg.scoring.risk_bands),
                     "n_drivers": cfg.scoring.n_drivers,
@@ -200,4 +204,5 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     sample = Xt.sample(min(len(Xt), 5000), random_state=cfg.training.seed).droplevel("cutoff")
     return TrainResult(model, champion, split, as_of, valid_metrics, test_metrics,
                        oracle_metrics, rows, seconds, test_pred, valid_pred, sample,
-                       Xv.droplevel("cutoff"))
+                       Xv.droplevel("cutoff"),
+                       drift.compare(reference, sample))
