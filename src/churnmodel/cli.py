@@ -67,22 +67,29 @@ def _oracle(cfg: Config):
 
 
 def cmd_data_synth(args: argparse.Namespace) -> None:
-    from churnmodel.data.synthetic import generate, write_synthetic
+    from churnmodel.data.synthetic import generate, get_scenario, write_synthetic
 
     cfg = load_config(args.config)
-    out = Path(args.out) if args.out else cfg.data.dir
+    scenario = get_scenario(args.scenario)
+    # the default data go where the config reads them; a scenario beside them, in its own folder
+    out = Path(args.out) if args.out else (
+        cfg.data.dir if scenario.name == "default" else cfg.data.dir.parent / scenario.name)
     s = cfg.data.synthetic
-    customers = args.customers or s.customers
+    customers = args.customers if args.customers is not None else s.customers
     t0 = time.perf_counter()
     data = generate(customers=customers, seed=args.seed if args.seed is not None else s.seed,
-                    end=args.end or s.end, years=s.years,
+                    end=args.end or s.end, years=s.years if scenario.name == "default" else None,
                     horizon_days=cfg.labels.horizon_days,
-                    activity_lookback_days=cfg.labels.activity_lookback_days)
+                    activity_lookback_days=cfg.labels.activity_lookback_days,
+                    scenario=scenario.name)
     paths = write_synthetic(out, data)
-    print(f"generated {customers:,} customers, {len(data.transactions):,} transactions, "
-          f"{len(data.feedback):,} feedback answers, {len(data.tickets):,} tickets "
-          f"in {time.perf_counter() - t0:.1f}s")
+    kept = ", ".join(f"{len(getattr(data, n)):,} {n}" for n in ("transactions", "feedback", "tickets")
+                     if getattr(data, n) is not None)
+    print(f"generated scenario '{scenario.name}' ({scenario.description}): {customers:,} customers, "
+          f"{kept}, {data.meta['start']} to {data.meta['end']} in {time.perf_counter() - t0:.1f}s")
     print(f"wrote {', '.join(p.name for p in paths)} to {out}")
+    if scenario.name != "default":
+        print(f"train on it with a config holding [data] dir = \"{out}\"")
 
 
 def _metrics_table(metrics: dict) -> str:
@@ -124,14 +131,12 @@ def cmd_train(args: argparse.Namespace) -> None:
             importance.to_csv(model_dir / "shap_importance.csv", index=False)
         save_pyfunc(result.model, result.test_sample, model_dir / "mlflow_model")
         t_exp = time.perf_counter() - t_exp
-        s = result.split
-        print(f"as of {result.as_of.date()}: train cutoffs {s.train[0].date()}.."
-              f"{s.train[-1].date()} ({result.rows['train']:,} rows), validation {s.valid.date()} "
-              f"({result.rows['valid']:,}), test {s.test.date()} ({result.rows['test']:,})")
+        _print_ladder(result)
         print("validation ROC AUC: " + ", ".join(
             f"{k} {v['roc_auc']:.4f}" for k, v in result.valid_metrics.items())
             + f" -> champion: {result.champion}")
-        print(f"\ntest cutoff {s.test.date()}, churn within {cfg.labels.horizon_days} days "
+        test_rows = "held-out customers at" if result.split.step != "full" else "test cutoff"
+        print(f"\n{test_rows} {result.split.test.date()}, churn within {cfg.labels.horizon_days} days "
               f"(base rate {metrics['model']['base_rate']:.3f}, n={metrics['model']['n']:,}):")
         print(_metrics_table(metrics))
         sc = result.model.info["scoring"]
@@ -140,12 +145,14 @@ def cmd_train(args: argparse.Namespace) -> None:
               + (f" — {sc['note']}" if sc["note"] else ""))
         if importance is not None:
             print("top drivers (mean |SHAP|): " + ", ".join(importance["feature"].head(5)))
-        if result.test_drift is not None:
+        if result.test_drift is not None and result.split.step == "full":
             from churnmodel.drift import summary_line
 
             # how far the population moves in one cutoff step: the yardstick for score's drift line
-            line = summary_line(result.test_drift, result.model.info["reference"]["cutoff"])
+            line = summary_line(result.test_drift, str(result.split.valid.date()))
             print(line.replace("drift vs ", "drift test cutoff vs ", 1))
+        _print_refit(result)
+        _horizon_check(cfg, tables.until(result.as_of), result)
         print(f"\ntrained in {result.seconds['total']:.1f}s, explained and plotted in "
               f"{t_exp:.1f}s; wrote {', '.join(p.name for p in paths)}, mlflow_model/ and {len(plots)} plots "
               f"to {model_dir}")
@@ -160,6 +167,82 @@ def cmd_train(args: argparse.Namespace) -> None:
                       f"'{cfg.tracking.alias}' that `churnmodel serve` serves; to batch-score "
                       f"with the same model as the server, pass --model {champion}")
         _report_after_training(cfg, tables, result, model_dir)
+
+
+def cmd_profile(args: argparse.Namespace) -> None:
+    """The facts to check before modelling: history, arrivals, gaps, base rates, the ladder."""
+    from churnmodel.profiling import profile_history
+
+    cfg = _config(args)
+    out = None
+    if args.out:
+        from churnmodel.scoring import check_output_path
+
+        out = check_output_path(args.out, args.overwrite)
+    tables = _load_tables(cfg)
+    prof = profile_history(tables, cfg, _as_of(args, tables))
+    print(prof.text())
+    if out is not None:
+        from churnmodel.files import atomic_write
+
+        atomic_write(out, lambda p: p.write_text(json.dumps(prof.as_dict(), indent=2)))
+        print(f"wrote {out}")
+
+
+def _horizon_check(cfg: Config, tables, result) -> None:
+    """Warn when the horizon does not fit the data: shorter than the usual gap, base rate odd."""
+    from churnmodel.profiling import horizon_warnings, repeat_gaps, suggest_horizon
+
+    gaps = repeat_gaps(tables, result.as_of)
+    median = float(pd.Series(gaps).median()) if len(gaps) else None
+    rate = float(result.test_metrics[result.champion]["base_rate"])
+    for w in horizon_warnings(cfg.labels.horizon_days, median, rate, suggest_horizon(gaps)):
+        print(f"warning: {w}")
+
+
+def _print_ladder(result) -> None:
+    """Which ladder step the run used and why, and which rows each part saw."""
+    s, r = result.split, result.rows
+    print(f"as of {result.as_of.date()}: ladder step '{s.step}' ({s.reason})")
+    if s.step == "full":
+        print(f"  train cutoffs {s.train[0].date()}..{s.train[-1].date()} ({r['train']:,} rows), "
+              f"validation {s.valid.date()} ({r['valid']:,}), test {s.test.date()} ({r['test']:,})")
+    else:
+        print(f"  cross-validated on {r['train']:,} rows of cutoffs {s.train[0].date()}.."
+              f"{s.train[-1].date()} (validation: their {r['valid']:,} rows at {s.valid.date()}, "
+              f"out of fold); test: {r['test']:,} held-out customers at {s.test.date()}")
+
+
+def _print_refit(result) -> None:
+    """How the shipped model was refitted, and how far the as-of population is from it."""
+    from churnmodel.drift import MAJOR
+
+    ref = result.refit
+    if ref.get("refitted"):
+        trees = f", {ref['n_rounds']} trees" if ref.get("n_rounds") else ""
+        print(f"shipped: {result.champion} refitted on the latest labelled cutoffs "
+              f"{ref['cutoffs'][0]}..{ref['cutoffs'][-1]} ({ref['rows']:,} rows{trees}, calibrated "
+              f"{ref['calibration']}); the test metrics above are the model before the refit, "
+              "`churnmodel backtest` measures the refit")
+    drift = result.asof_drift
+    if not drift:
+        return
+    worst = {k: d.sort_values("psi", ascending=False).iloc[0] for k, d in drift.items()}
+    top = worst["shipped"]
+    line = (f"drift as-of population vs the shipped model's training rows: largest "
+            f"{top['feature']} PSI {top['psi']:.2f}")
+    if ref.get("refitted") and "chosen" in worst:
+        line += (f" (vs the rows the champion was chosen on: {worst['chosen']['feature']} "
+                 f"{worst['chosen']['psi']:.2f})")
+    print(line)
+    major = drift["shipped"][drift["shipped"]["psi"] > MAJOR]
+    if len(major):
+        what = ("the refit already uses the latest labelled cutoffs" if ref.get("refitted")
+                else "set [training] refit = true to fit on the latest labelled cutoffs")
+        print(f"warning: {len(major)} feature(s) drift at the major level between training and the "
+              f"as-of date ({', '.join(major['feature'].head(4))}): the customers scored are "
+              f"older or younger than those trained on; {what}. Lifetime totals and tenure move "
+              "most; [features] exclude removes them if `churnmodel backtest` shows it helps.")
 
 
 def _report_after_training(cfg: Config, tables, result, model_dir: Path) -> None:
@@ -237,7 +320,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     risk = scores[scores["at_risk"]]
     sc = model.info.get("scoring", {})
     ref = model.info.get("reference", {})
-    then = (f"; {ref['mean_probability']:.3f} on the validation cutoff {ref['cutoff']}"
+    then = (f"; {ref['mean_probability']:.3f} on the model's reference cutoff {ref['cutoff']}"
             if "mean_probability" in ref else "")
     print(f"scored {len(scores):,} customers active at {as_of.date()} in {secs:.1f}s "
           f"(mean churn probability {scores['churn_probability'].mean():.3f}{then})")
@@ -287,8 +370,8 @@ def cmd_explain(args: argparse.Namespace) -> None:
 
 
 def cmd_backtest(args: argparse.Namespace) -> None:
-    """Train as of several earlier dates; every candidate's metrics on each fold's test cutoff."""
-    from churnmodel.backtest import backtest, check_settings, summarise
+    """Train as of several earlier dates; every candidate scored at each date against what followed."""
+    from churnmodel.backtest import backtest, backtest_text, check_settings
     from churnmodel.scoring import check_output_path, write_table
 
     check_settings(args.folds, args.step_months)  # bad settings fail before any work
@@ -302,22 +385,7 @@ def cmd_backtest(args: argparse.Namespace) -> None:
     with _progress(args.folds, not args.quiet, "backtest folds") as bar:
         frame = backtest(tables, cfg, args.folds, args.step_months, oracle=_oracle(cfg),
                          on_fold=lambda k, result: bar.update(1))
-    for (k, as_of, test), fold in frame.groupby(["fold", "as_of", "test_cutoff"], sort=True):
-        champ = fold[fold["champion"]].iloc[0]
-        others = ", ".join(f"{r.model} {r.roc_auc:.4f}" for r in fold.itertuples() if not r.champion)
-        print(f"fold {k}: as of {as_of.date()}, test {test.date()} (n={int(champ['n']):,}, churn "
-              f"{champ['base_rate']:.3f}): champion {champ['model']} ROC AUC {champ['roc_auc']:.4f}; "
-              f"{others}")
-    s = summarise(frame)
-    print(f"\nROC AUC over {args.folds} folds {args.step_months} months apart "
-          f"({time.perf_counter() - t0:.0f}s):")
-    print(f"{'':16}{'mean':>8}{'std':>8}{'min':>8}{'max':>8}{'PR AUC':>8}{'Brier':>8}"
-          f"{'champion':>10}{'LightGBM ahead':>16}")
-    for name, r in s.iterrows():
-        std = "" if pd.isna(r["roc_auc_std"]) else f"{r['roc_auc_std']:.4f}"
-        print(f"{name:16}{r['roc_auc_mean']:8.4f}{std:>8}{r['roc_auc_min']:8.4f}"
-              f"{r['roc_auc_max']:8.4f}{r['pr_auc_mean']:8.4f}{r['brier_mean']:8.4f}"
-              f"{int(r['champion_folds']):>10}{r.get('lightgbm_ahead', ''):>16}")
+    print(backtest_text(frame, args.folds, args.step_months, time.perf_counter() - t0))
     if out is not None:
         write_table(frame, out)
         print(f"wrote {out}")
@@ -492,7 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--customers", type=int, help="number of customers (default 20000)")
     synth.add_argument("--seed", type=int, help="random seed (default 42)")
     synth.add_argument("--end", type=_parse_date, help="last day of the history (2025-12-31)")
-    synth.add_argument("--out", help="output directory (default data/default)")
+    synth.add_argument("--out", help="output directory (default data/default, or data/SCENARIO)")
+    synth.add_argument("--scenario", default="default",
+                       help="shape of the business: default, single-cohort, sparse, subscription")
     synth.set_defaults(func=cmd_data_synth)
 
     tr = sub.add_parser("train", help="train, compare with baselines, export the champion")
@@ -528,6 +598,14 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--out", help="also write every fold's metrics, .csv or .parquet")
     bt.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     bt.set_defaults(func=cmd_backtest)
+
+    pf = sub.add_parser("profile", help="the facts to check before modelling: history, arrivals, "
+                                        "one-time buyers, gaps, base rate per horizon, ladder")
+    common(pf)
+    pf.add_argument("--as-of", type=_parse_date, help="profile the history up to this date")
+    pf.add_argument("--out", help="also write the profile as JSON to this file")
+    pf.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    pf.set_defaults(func=cmd_profile)
 
     sc = sub.add_parser("score", help="score every active customer at a date")
     common(sc)

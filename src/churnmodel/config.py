@@ -70,17 +70,33 @@ class LabelConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
+    """Cutoffs, the ladder and the refit (:mod:`churnmodel.modeling.ladder`).
+
+    ``n_cutoffs`` monthly cutoffs at most are labelled; with enough of them the run uses
+    train / validation / test cutoffs, with fewer a customer hold-out and ``cv_folds``
+    customer-grouped folds (``holdout_share`` of the customers test). ``refit`` refits the
+    champion on the latest labelled cutoffs before it ships.
+    """
+
     as_of: str | None = None
     n_cutoffs: int = 15
     cutoff_step_months: int = 1
     embargo: bool = True
     max_customers_per_cutoff: int | None = None
     seed: int = 42
+    refit: bool = True
+    cv_folds: int = 5
+    holdout_share: float = 0.25
 
     def __post_init__(self) -> None:
-        if self.n_cutoffs < 3:
-            raise ConfigError(f"training.n_cutoffs must be at least 3 (train, validation, test), "
-                              f"got {self.n_cutoffs}; 12 or more is usual.")
+        if self.n_cutoffs < 1:
+            raise ConfigError(f"training.n_cutoffs must be at least 1, got {self.n_cutoffs}; "
+                              "12 or more is usual.")
+        if not 3 <= self.cv_folds <= 20:
+            raise ConfigError(f"training.cv_folds must be between 3 and 20, got {self.cv_folds}.")
+        if not 0.05 <= self.holdout_share <= 0.5:
+            raise ConfigError(f"training.holdout_share must be between 0.05 and 0.5, got "
+                              f"{self.holdout_share}.")
         if self.cutoff_step_months < 1:
             raise ConfigError(f"training.cutoff_step_months must be at least 1, "
                               f"got {self.cutoff_step_months}.")
@@ -125,8 +141,13 @@ class ModelConfig:
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
     lambda_l2: float = 1.0
+    # LightGBM features whose growth never lowers the predicted risk (monotone constraints)
+    monotone_increasing: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if not self.candidates:
+            raise ConfigError("model.candidates is empty: name at least one, e.g. "
+                              '["lightgbm", "logistic_rfm", "recency", "bgnbd"].')
         if not self.learning_rate > 0:
             raise ConfigError(f"model.learning_rate must be above 0, got {self.learning_rate}.")
         if self.num_leaves < 2:

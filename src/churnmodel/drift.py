@@ -4,7 +4,7 @@ A model trained on last year's customers scores this month's. When cohorts age, 
 campaign changes the mix or a source table changes meaning, the features the model sees
 move away from those it was validated on, and its probabilities and drivers can no
 longer be taken at face value. At training, :func:`profile` records each feature's
-distribution on the validation cutoff (decile bins of numbers, shares of categories,
+distribution on the latest cutoff the model was fitted on (decile bins of numbers, shares of categories,
 the share missing) in the model; at scoring, :func:`compare` measures how far the scored
 population has moved, feature by feature, with the population stability index
 

@@ -114,8 +114,27 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, value: np.ndarray,
     }
     if cfg.top_k_percent is None and row["profit"] <= 0:
         out.update(threshold=1.0, share=0.0, profit=0.0, contacted=0,
-                   note="no campaign is profitable at this offer cost: nobody is flagged")
+                   note=_unprofitable_note(curve, value, cfg))
     return out
+
+
+def _unprofitable_note(curve: pd.DataFrame, value: np.ndarray, cfg: ScoringConfig) -> str:
+    """Why nobody is flagged, with the value figures, and which setting to change.
+
+    The break-even offer cost is the most any campaign on the curve could pay per contact
+    (profit + cost over contacts, maximised over the campaign size) without a loss.
+    """
+    saved = curve["profit"].to_numpy() + cfg.offer_cost * curve["contacted"].to_numpy()
+    per_contact = saved / curve["contacted"].to_numpy()
+    k = int(per_contact.argmax())
+    median = float(np.median(value)) if len(value) else 0.0
+    return (f"no campaign is profitable at offer_cost {cfg.offer_cost:g}: nobody is flagged. A "
+            f"kept churner is worth a median {median:,.2f} (customer value) and the offer keeps "
+            f"{cfg.acceptance_rate:.0%} of those contacted, so the best campaign (the riskiest "
+            f"{curve['share'].iloc[k]:.1%}) saves {per_contact[k]:,.2f} per contact. Set "
+            f"[scoring] offer_cost below {per_contact[k]:,.2f}, raise acceptance_rate if offers "
+            "keep more customers, map a customer value (customers.value) if spend understates "
+            "it, or set top_k_percent = 10 to flag a fixed share")
 
 
 def risk_band(p: np.ndarray | pd.Series, edges: Sequence[float]) -> pd.Categorical:

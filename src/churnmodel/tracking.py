@@ -225,6 +225,9 @@ def log_training(result, cfg: Config, tables: Tables, model_dir: Path,
             "champion_candidate": result.champion, "as_of": str(result.as_of.date()),
             "test_cutoff": str(result.split.test.date()),
             "valid_cutoff": str(result.split.valid.date()),
+            # which honest scheme the history allowed (churnmodel.modeling.ladder), and why
+            "ladder_step": result.split.step, "ladder_reason": result.split.reason[:4000],
+            "refitted": str(bool(result.refit.get("refitted"))),
             "data_sha256": hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode())
             .hexdigest(),
         })

@@ -40,9 +40,17 @@ def cutoff_dates(as_of: pd.Timestamp | str, horizon_days: int, n_cutoffs: int,
 
 @dataclass(frozen=True)
 class Split:
+    """Cutoffs of one run and the ladder step that uses them (:mod:`churnmodel.modeling.ladder`).
+
+    In the ``full`` step they are disjoint in time; in ``short`` and ``minimal`` the
+    validation and test cutoff is the latest labelled one, split by customer.
+    """
+
     train: list[pd.Timestamp]
     valid: pd.Timestamp
     test: pd.Timestamp
+    step: str = "full"
+    reason: str = ""
 
 
 def time_split(cutoffs: Sequence[pd.Timestamp], horizon_days: int, embargo: bool = True) -> Split:

@@ -53,7 +53,7 @@ def test_synth_train_score_round_trip(project):
     assert len(risky) > 0 and risky["driver_1_sentence"].notna().all()
     assert scores.loc[~scores["at_risk"], "driver_1_feature"].isna().all()
     assert "at risk (p >= " in r.stdout and "expected value at risk" in r.stdout
-    assert "on the validation cutoff " in r.stdout and "on validation)" in r.stdout  # the yardsticks
+    assert "on the model's reference cutoff " in r.stdout and "on validation)" in r.stdout  # yardsticks
     # feature drift against the validation cutoff, one row per model feature
     drift = pd.read_csv(project / "s_drift.csv")
     meta = json.loads((project / "model" / "metadata.json").read_text())

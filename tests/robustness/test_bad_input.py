@@ -491,16 +491,18 @@ def stray_future_dated_transaction(p, tx, synth):
 def horizon_longer_than_the_history(p, tx, synth):
     p.write("tx.csv", tx)
     p.config({"labels": {"horizon_days": 1200}})
-    return expect("table 'transactions', column 'ts'", "the history (2023-01-01 to 2025-12-31) "
-                  "is shorter than the 1200-day label horizon", "Fix: use a shorter [labels] horizon_days")
+    return expect("table 'transactions', column 'ts'", "the history (2023-01-01 to 2025-12-31, "
+                  "1096 days) is too short to label one cutoff", "1200-day label window",
+                  "Fix: provide at least 165 more days of history, a shorter [labels] horizon_days")
 
 
 @case
-def too_few_cutoffs_for_a_split_in_time(p, tx, synth):
+def history_too_short_for_one_labelled_cutoff(p, tx, synth):
     p.write("tx.csv", tx)
-    p.config({"training": {"n_cutoffs": 4}})
-    return expect("table 'transactions', column 'ts'", "no training cutoff lies 90 days before",
-                  "Fix: raise [training] n_cutoffs")
+    p.config()
+    return expect("table 'transactions', column 'ts'", "the history (2023-01-01 to 2023-03-15, "
+                  "74 days) is too short to label one cutoff", "about 151 days in all, 77 more",
+                  command=(*TRAIN, "--as-of", "2023-03-15"))
 
 
 @case
@@ -523,7 +525,7 @@ def zero_horizon(p, tx, synth):
 def zero_cutoffs(p, tx, synth):
     p.write("tx.csv", tx)
     p.config({"training": {"n_cutoffs": 0}})
-    return expect("training.n_cutoffs must be at least 3 (train, validation, test), got 0")
+    return expect("training.n_cutoffs must be at least 1, got 0")
 
 
 # -------------------------------------------------------------------------- config

@@ -61,23 +61,92 @@ KNOBS = {
 
 
 @dataclass(frozen=True)
+class Scenario:
+    """The shape of one simulated business: who arrives when, how often they buy, for how
+    much, how fast they leave and which tables the business keeps.
+
+    ``default`` is the rich three-year retailer the project started with. The others
+    imitate the real logs people bring: a short single-cohort extract of small orders where
+    most customers buy once, a seasonal business with long gaps, and a subscription whose
+    cancellations are recorded (contractual churn).
+    """
+
+    name: str
+    description: str
+    months: int = 36  # length of the history
+    cohort_days: int | None = None  # every customer's first purchase within this many days
+    rate_mean: float = 0.26 / 7  # mean purchases per day (gamma across customers)
+    rate_shape: float = KNOBS["rate_shape"]
+    gap_shape: float = KNOBS["gap_shape"]
+    spend_median: float = 40.0  # median basket of a customer (log-normal across customers)
+    spend_sd: float = 0.6
+    order_sd: float = 0.35  # log-normal noise of each order around the customer's basket
+    order_range: tuple[float, float] | None = None  # clip order values to this range
+    hazard_base: float = -7.0  # daily churn log-odds of an average customer
+    early_hazard: float = 0.0  # extra log-odds just after the first purchase (try-once buyers)
+    early_days: float = 30.0  # ... decaying with this time constant in days
+    season_amp: float = 0.15  # yearly swell of demand (peak in late June)
+    xmas: float = 0.6  # pre-Christmas demand boost
+    tables: tuple[str, ...] = ("transactions", "feedback", "tickets", "customers")
+    explicit_churn: bool = False  # cancellations are recorded as customers.churned_ts
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("default", "a retailer over three years: customers arriving throughout, CSAT/NPS "
+             "feedback, support tickets and a customer table"),
+    # Like the public CD-retailer logs: one acquisition quarter, 18 months, transactions only,
+    # small orders, most customers never come back (the early hazard), repeaters buying
+    # every two months or so with very uneven rates.
+    Scenario("single-cohort", "one acquisition quarter, 18 months of transactions only, "
+             "small orders (10-40), 55-60% one-time buyers",
+             months=18, cohort_days=91, rate_mean=1 / 80, rate_shape=0.7, gap_shape=1.5,
+             spend_median=20.0, spend_sd=0.3, order_sd=0.25, order_range=(10.0, 40.0),
+             hazard_base=-7.0, early_hazard=5.35, early_days=14.0, season_amp=0.1, xmas=0.3,
+             tables=("transactions",)),
+    # A seasonal business (garden, outdoor, school supplies): purchases every 2-4 months with
+    # strong seasons, transactions and a customer table.
+    Scenario("sparse", "purchases every 2-4 months with strong seasons, transactions and a "
+             "customer table", months=30, rate_mean=1 / 100, rate_shape=3.0, gap_shape=6.0,
+             spend_median=60.0, hazard_base=-7.6, season_amp=0.45, xmas=0.2,
+             tables=("transactions", "customers")),
+    # A subscription box: monthly renewals, cancellations recorded with their date.
+    Scenario("subscription", "monthly renewals over two years with recorded cancellations "
+             "(customers.churned_ts), feedback and tickets", months=24, rate_mean=1 / 30,
+             rate_shape=20.0, gap_shape=30.0, spend_median=35.0, spend_sd=0.3, order_sd=0.05,
+             hazard_base=-6.4, season_amp=0.0, xmas=0.0, explicit_churn=True),
+)}
+
+
+def get_scenario(name: str) -> Scenario:
+    """The scenario called ``name`` (a :class:`ConfigError` naming the known ones otherwise)."""
+    if name not in SCENARIOS:
+        from churnmodel.errors import ConfigError, nearest
+
+        raise ConfigError(f"unknown scenario '{name}'.{nearest(name, SCENARIOS)} "
+                          f"Known: {', '.join(SCENARIOS)}.")
+    return SCENARIOS[name]
+
+
+@dataclass(frozen=True)
 class SyntheticData:
-    """The four tables (canonical column names) plus the oracle and generation settings."""
+    """The tables the scenario keeps (canonical column names; ``None`` for the others) plus
+    the oracle and the generation settings."""
 
     transactions: pd.DataFrame
-    feedback: pd.DataFrame
-    tickets: pd.DataFrame
-    customers: pd.DataFrame
+    feedback: pd.DataFrame | None
+    tickets: pd.DataFrame | None
+    customers: pd.DataFrame | None
     oracle: pd.DataFrame
     meta: dict
 
 
-def _season(days: np.ndarray, start: pd.Timestamp) -> np.ndarray:
-    """Demand multiplier per day: a mild summer swell and a strong pre-Christmas peak."""
+def _season(days: np.ndarray, start: pd.Timestamp, amp: float = 0.15, xmas_boost: float = 0.6
+            ) -> np.ndarray:
+    """Demand multiplier per day: a summer swell and a pre-Christmas peak."""
     dates = start + pd.to_timedelta(days, unit="D")
     doy = dates.day_of_year.to_numpy()
     xmas = ((dates.month == 11) & (dates.day >= 20)) | ((dates.month == 12) & (dates.day <= 23))
-    return 1.0 + 0.15 * np.sin(2 * np.pi * (doy - 80) / 365.25) + 0.6 * np.asarray(xmas)
+    return 1.0 + amp * np.sin(2 * np.pi * (doy - 80) / 365.25) + xmas_boost * np.asarray(xmas)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -88,13 +157,15 @@ def generate(
     customers: int = 20_000,
     seed: int = 42,
     end: str = "2025-12-31",
-    years: int = 3,
+    years: int | None = None,
     horizon_days: int = 90,
     activity_lookback_days: int = 365,
+    scenario: str = "default",
 ) -> SyntheticData:
-    """Simulate ``customers`` customers over ``years`` years ending on ``end``.
+    """Simulate ``customers`` customers of a :data:`SCENARIOS` business up to ``end``.
 
-    Returns the tables in the contract's canonical columns, and the oracle table
+    The history lasts the scenario's ``months`` unless ``years`` is given. Returns the
+    tables the scenario keeps, in the contract's canonical columns, and the oracle table
     ``(customer_id, cutoff, p_churn)`` for every month start.
 
     >>> d = generate(customers=300, seed=1)
@@ -105,23 +176,28 @@ def generate(
     """
     if customers < 10:
         raise ValueError("customers must be at least 10")
+    sc = get_scenario(scenario)
+    months = 12 * years if years is not None else sc.months
     rng = np.random.default_rng(seed)
     end_ts = pd.Timestamp(end).normalize()
-    start = end_ts - pd.DateOffset(years=years) + pd.Timedelta(days=1)
+    start = end_ts - pd.DateOffset(months=months) + pd.Timedelta(days=1)
     n_days = int((end_ts - start).days) + 1
     n = customers
-    season = _season(np.arange(n_days + horizon_days + 1), start)
+    season = _season(np.arange(n_days + horizon_days + 1), start, sc.season_amp, sc.xmas)
 
     # --- who the customers are -------------------------------------------------------
     existing = rng.random(n) < 0.3
     arrive = np.where(existing, 0, (n_days * rng.random(n) ** 0.8).astype(int))
     signup_day = np.where(existing, -rng.integers(1, 3 * 365, n), arrive)
+    if sc.cohort_days is not None:  # one acquisition wave: first purchases in the first days
+        arrive = np.sort(rng.integers(0, min(sc.cohort_days, n_days), n))
+        signup_day = arrive
     channel = rng.choice(len(CHANNELS), n, p=CHANNEL_P)
     # purchases/day: gamma-distributed, shifted by the acquisition channel
-    lam0 = rng.gamma(KNOBS["rate_shape"], 0.26 / 7 / KNOBS["rate_shape"], n)
+    lam0 = rng.gamma(sc.rate_shape, sc.rate_mean / sc.rate_shape, n)
     lam0 = np.clip(lam0 * np.exp(KNOBS["channel_rate"] * CHANNEL_RATE[channel]), 0.002, 0.6)
     drift = rng.normal(-0.15, KNOBS["drift_sd"], n) / 365.0  # log purchase rate change per day
-    spend = np.exp(rng.normal(np.log(40), 0.6, n))
+    spend = np.exp(rng.normal(np.log(sc.spend_median), sc.spend_sd, n))
     value_rank = np.argsort(np.argsort(np.log(lam0 * spend) + rng.normal(0, KNOBS["tier_noise"], n))) / n
     tier = np.searchsorted([0.5, 0.8, 0.95], value_rank)  # bronze 50%, silver 30%, gold 15%, plat 5%
     region = rng.integers(0, len(REGIONS), n)
@@ -132,14 +208,14 @@ def generate(
     fav_cat = rng.integers(0, len(CATEGORIES), n)
     fav_chan = rng.integers(0, len(SALES_CHANNELS), n)
     base_hazard = (
-        -7.0
+        sc.hazard_base
         + CHANNEL_HAZARD[channel]
         - 0.15 * tier
         - 0.3 * np.log(lam0 / 0.037)
         + rng.normal(0, KNOBS["hazard_noise"], n)  # unobservable individual propensity
     )
 
-    k_gap = KNOBS["gap_shape"]
+    k_gap = sc.gap_shape
     clock = np.zeros(n)
     threshold = rng.gamma(k_gap, 1 / k_gap, n)
     dead_day = np.full(n, -1)
@@ -165,6 +241,8 @@ def generate(
             + 0.45 * complaint_level[idx]
             - 0.35 * np.log1p(np.maximum(tenure, 0))
         )
+        if sc.early_hazard:  # many try once and never come back
+            logit = logit + sc.early_hazard * np.exp(-(day - arrive[idx]) / sc.early_days)
         return _sigmoid(logit)
 
     def rate(idx: np.ndarray, day: int) -> np.ndarray:
@@ -192,7 +270,7 @@ def generate(
         threshold[b] = rng.gamma(k_gap, 1 / k_gap, len(b))
         tx_c.append(b)
         tx_d.append(np.full(len(b), d))
-        tx_a.append(spend[b] * np.exp(rng.normal(0, 0.35, len(b))) * (1 + 0.3 * (season[d] > 1.3)))
+        tx_a.append(spend[b] * np.exp(rng.normal(0, sc.order_sd, len(b))) * (1 + 0.3 * (season[d] > 1.3)))
         last_buy[b] = d
         # CSAT after some purchases: a noisy reading of satisfaction
         asked = b[rng.random(len(b)) < KNOBS["csat_after_purchase"]]
@@ -246,12 +324,16 @@ def generate(
         if d in oracle_days:
             oracle_parts.append(_oracle_at(d, oracle_days[d], arrive, dead_day, last_buy,
                                            clock, k_gap, hazard, rate, drift, season,
-                                           horizon_days, activity_lookback_days))
+                                           horizon_days, activity_lookback_days,
+                                           sc.explicit_churn))
 
     ids = rng.permutation(n) + 100_001  # ids carry no information about arrival order
     tx_c_all = np.concatenate(tx_c)
     tx_d_all = np.concatenate(tx_d)
-    amounts = np.round(np.concatenate(tx_a), 2)
+    amounts = np.concatenate(tx_a)
+    if sc.order_range is not None:
+        amounts = np.clip(amounts, *sc.order_range)
+    amounts = np.round(amounts, 2)
     # refunds: a few purchases are partly or fully returned 3-30 days later
     ref = rng.random(len(tx_c_all)) < 0.04
     ref_day = tx_d_all[ref] + rng.integers(3, 31, ref.sum())
@@ -305,27 +387,37 @@ def generate(
         "channel": pd.Categorical.from_codes(channel, CHANNELS),
         "loyalty_tier": pd.Categorical.from_codes(tier, TIERS),
     })
+    if sc.explicit_churn:  # the cancellation date is recorded (contractual churn)
+        gone = dead_day >= 0
+        customers_df["churned_ts"] = pd.Series(
+            start + pd.to_timedelta(np.where(gone, dead_day, 0), unit="D")).where(gone)
     oracle = pd.concat(oracle_parts, ignore_index=True)
     oracle["customer_id"] = ids[oracle.pop("idx").to_numpy()]
     oracle = oracle[["customer_id", "cutoff", "p_churn"]]
     meta = {
         "customers": customers, "seed": seed, "end": str(end_ts.date()),
-        "start": str(start.date()), "years": years, "horizon_days": horizon_days,
-        "activity_lookback_days": activity_lookback_days,
+        "start": str(start.date()), "months": months, "scenario": sc.name,
+        "horizon_days": horizon_days, "activity_lookback_days": activity_lookback_days,
     }
-    return SyntheticData(transactions, feedback, tickets, customers_df, oracle, meta)
+    kept = {"feedback": feedback, "tickets": tickets, "customers": customers_df}
+    kept = {k: (v if k in sc.tables else None) for k, v in kept.items()}
+    return SyntheticData(transactions, oracle=oracle, meta=meta, **kept)
 
 
 def _oracle_at(d, month_start, arrive, dead_day, last_buy, clock, k_gap, hazard, rate, drift,
-               season, horizon, lookback) -> pd.DataFrame:
+               season, horizon, lookback, explicit=False) -> pd.DataFrame:
     """P(no purchase in days d+1..d+horizon) for customers active at the end of day ``d``.
 
     Dead customers: 1. Alive ones: each day they may leave (hazard h, held at today's
     value) before buying; while alive, no purchase through day j means their gamma
     threshold exceeds clock + purchase time elapsed, given it exceeds the clock today:
-    R_j = S(c + L_j) / S(c).
+    R_j = S(c + L_j) / S(c). With recorded cancellations (``explicit``) the cancelled are
+    not in the population, and the label is a cancellation in the window, or no purchase
+    in it: 1 - (1 - h)^H (1 - R_H).
     """
     active = (arrive <= d) & (last_buy > d - lookback)
+    if explicit:
+        active &= ~((dead_day >= 0) & (dead_day <= d))
     idx = np.flatnonzero(active)
     alive = dead_day[idx] < 0
     p = np.ones(len(idx))
@@ -343,7 +435,7 @@ def _oracle_at(d, month_start, arrive, dead_day, last_buy, clock, k_gap, hazard,
         stay = stay * (1 - h)
         elapsed += lam * np.exp(drift[a] * j) * season[d + j]
         r_prev = gammaincc(k_gap, (c + elapsed) * k_gap) / s_c
-    p[alive] = p_none + stay * r_prev
+    p[alive] = (1 - stay) + stay * r_prev if explicit else p_none + stay * r_prev
     return pd.DataFrame({"idx": idx, "cutoff": month_start, "p_churn": p})
 
 
@@ -354,6 +446,9 @@ def write_synthetic(directory: str | Path, data: SyntheticData) -> list[Path]:
     written = []
     for name in ("transactions", "feedback", "tickets", "customers", "oracle"):
         path = directory / f"{name}.parquet"
+        if getattr(data, name) is None:  # a table this scenario's business does not keep
+            path.unlink(missing_ok=True)
+            continue
         tmp = path.with_suffix(".parquet.tmp")
         getattr(data, name).to_parquet(tmp, index=False)
         tmp.replace(path)

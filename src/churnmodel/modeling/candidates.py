@@ -28,12 +28,17 @@ def _log1p_positive(a: np.ndarray) -> np.ndarray:
 
 
 class LightGBMCandidate:
-    """Gradient-boosted trees on every feature, with early stopping on validation."""
+    """Gradient-boosted trees on every feature, with early stopping on validation.
+
+    With ``n_rounds`` (a refit, once the number of trees is chosen) it grows exactly that
+    many trees and needs no validation rows.
+    """
 
     name = "lightgbm"
+    early_stopping = True
 
-    def __init__(self, cfg: ModelConfig, seed: int = 42) -> None:
-        self.cfg, self.seed = cfg, seed
+    def __init__(self, cfg: ModelConfig, seed: int = 42, n_rounds: int | None = None) -> None:
+        self.cfg, self.seed, self.n_rounds = cfg, seed, n_rounds
 
     def params(self) -> dict:
         c = self.cfg
@@ -47,11 +52,21 @@ class LightGBMCandidate:
             "num_threads": c.n_jobs,
         }
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray, Xv: pd.DataFrame, yv: np.ndarray):
+    def fit(self, X: pd.DataFrame, y: np.ndarray, Xv: pd.DataFrame | None = None,
+            yv: np.ndarray | None = None):
         train = lgb.Dataset(X, y, free_raw_data=True)
+        params = self.params()
+        if self.cfg.monotone_increasing:
+            params["monotone_constraints"] = [int(c in self.cfg.monotone_increasing) for c in X.columns]
+        if Xv is None or self.n_rounds is not None:
+            if self.n_rounds is None:
+                raise ValueError("LightGBM needs validation rows or a fixed n_rounds")
+            self.booster_ = lgb.train(params, train, num_boost_round=self.n_rounds)
+            self.best_iteration_ = self.n_rounds
+            return self
         valid = lgb.Dataset(Xv, yv, reference=train)
         self.booster_ = lgb.train(
-            self.params(), train, num_boost_round=self.cfg.n_estimators, valid_sets=[valid],
+            params, train, num_boost_round=self.cfg.n_estimators, valid_sets=[valid],
             callbacks=[lgb.early_stopping(self.cfg.early_stopping_rounds, verbose=False)],
         )
         self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.num_trees())
@@ -179,9 +194,11 @@ class BGNBDCandidate:
         return -np.log(expected + 1e-6)
 
 
-def make_candidate(name: str, cfg: ModelConfig, horizon_days: int, seed: int):
+def make_candidate(name: str, cfg: ModelConfig, horizon_days: int, seed: int,
+                   n_rounds: int | None = None):
+    """A fresh candidate; ``n_rounds`` fixes LightGBM's number of trees (no early stopping)."""
     factories = {
-        "lightgbm": lambda: LightGBMCandidate(cfg, seed),
+        "lightgbm": lambda: LightGBMCandidate(cfg, seed, n_rounds),
         "logistic_rfm": lambda: LogisticRFMCandidate(seed),
         "recency": RecencyCandidate,
         "bgnbd": lambda: BGNBDCandidate(horizon_days, seed),

@@ -1,4 +1,11 @@
-"""One training run: cutoffs, training set, every candidate, champion, test report."""
+"""One training run: the ladder step, training set, every candidate, champion, refit, test report.
+
+The champion and its settings (number of trees, calibration) are chosen on validation;
+the model that ships is then refitted on the labelled cutoffs closest to the as-of date
+(``[training] refit``), with its calibration fitted out of fold, because the customers
+scored at the as-of date are older (or younger) than those of the oldest cutoffs.
+``churnmodel backtest`` measures, fold by fold, whether that helps.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +22,27 @@ from churnmodel.config import Config
 from churnmodel.data.tables import Tables
 from churnmodel.errors import DataError
 from churnmodel.features import available_builders
+from churnmodel.modeling import ladder
 from churnmodel.modeling.calibration import Calibrator
 from churnmodel.modeling.candidates import make_candidate
 from churnmodel.modeling.metrics import evaluate
 from churnmodel.modeling.model import ChurnModel
 from churnmodel.scoring import choose_threshold, customer_value
-from churnmodel.training_set import Split, cutoff_dates, time_split, training_set
+from churnmodel.training_set import Split, cutoff_frame, training_set
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Fitted:
+    """A candidate with its calibrator, and the number of trees where that applies."""
+
+    candidate: Any
+    calibrator: Calibrator
+    n_rounds: int | None = None
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.calibrator.predict(self.candidate.raw_score(X))
 
 
 @dataclass
@@ -43,6 +63,13 @@ class TrainResult:
     # PSI of the test sample against the validation reference: how far the population moves
     # in one cutoff step (printed by train, logged to MLflow)
     test_drift: pd.DataFrame | None = None
+    # how the shipped model was refitted (cutoffs, rows, trees) or why not
+    refit: dict[str, Any] = field(default_factory=dict)
+    # PSI of the as-of population against the rows the model was chosen on and shipped with
+    asof_drift: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # every candidate as chosen (fitted, calibrated) and, with refit_all, refitted
+    fitted: dict[str, Fitted] = field(default_factory=dict)
+    refitted: dict[str, Fitted] = field(default_factory=dict)
 
     def metrics_json(self) -> dict[str, Any]:
         """``metrics.json``: the champion as ``model``, others under ``baselines``, ``oracle``."""
@@ -58,6 +85,8 @@ class TrainResult:
             "train_cutoffs": [str(c.date()) for c in self.split.train],
             "as_of": str(self.as_of.date()),
             "rows": self.rows,
+            "ladder": {"step": self.split.step, "reason": self.split.reason},
+            "refit": {k: v for k, v in self.refit.items()},
         }
         if self.oracle_metrics is not None:
             out["oracle"] = self.oracle_metrics
@@ -95,82 +124,100 @@ def _check_two_classes(y: np.ndarray, what: str, cutoffs: str) -> None:
 
 
 def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
-          progress: bool = False) -> TrainResult:
-    """Train every candidate on the training cutoffs and pick the champion on validation.
+          progress: bool = False, refit_all: bool = False) -> TrainResult:
+    """Train every candidate, pick the champion on validation, refit it on the latest data.
 
     ``tables`` are cut at ``cfg.training.as_of`` (default: the latest event), so nothing
-    after it is seen. ``oracle`` (``customer_id, cutoff, p_churn``; synthetic data only) adds
-    the ceiling to the test report.
+    after it is seen. The ladder step (:mod:`churnmodel.modeling.ladder`) follows from the
+    labelled history. ``oracle`` (``customer_id, cutoff, p_churn``; synthetic data only)
+    adds the ceiling to the test report. ``refit_all`` refits every candidate, not only the
+    champion (the backtest compares them).
     """
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
-    H, L = cfg.labels.horizon_days, cfg.labels.activity_lookback_days
-    as_of = pd.Timestamp(cfg.training.as_of) if cfg.training.as_of else tables.max_event_ts()
+    H, L, tc = cfg.labels.horizon_days, cfg.labels.activity_lookback_days, cfg.training
+    as_of = pd.Timestamp(tc.as_of) if tc.as_of else tables.max_event_ts()
     as_of = as_of.normalize()
     tables = tables.until(as_of)
     builders = available_builders(tables, cfg.features.builders)
-    cutoffs = cutoff_dates(as_of, H, cfg.training.n_cutoffs, cfg.training.cutoff_step_months)
     first_tx = tables.transactions["ts"].min().normalize()
-    if cutoffs[-1] <= first_tx:
-        raise DataError("transactions", "ts",
-                        f"the history ({first_tx.date()} to {as_of.date()}) is shorter than the "
-                        f"{H}-day label horizon plus one month",
-                        "use a shorter [labels] horizon_days or a later --as-of date")
-    cutoffs = [c for c in cutoffs if c > first_tx]
-    split = time_split(cutoffs, H, cfg.training.embargo)
-    used = split.train + [split.valid, split.test]
-    data = training_set(tables, used, builders, H, L, cfg.training.max_customers_per_cutoff,
-                        cfg.training.seed, progress=progress)
+    split = ladder.plan(first_tx, as_of, H, tc.n_cutoffs, tc.cutoff_step_months, tc.embargo)
+    labelled = ladder.labelled_cutoffs(first_tx, as_of, H, tc.n_cutoffs, tc.cutoff_step_months)
+    full = split.step == "full"
+    # the refit window: as many cutoffs as training used, ending at the latest labelled one
+    refit_cuts = labelled[-len(split.train):] if full else labelled
+    used = sorted(set(split.train) | {split.valid, split.test} | (set(refit_cuts) if tc.refit else set()))
+    data = training_set(tables, used, builders, H, L, tc.max_customers_per_cutoff, tc.seed,
+                        progress=progress)
     seconds["features"] = time.perf_counter() - t0
-    cut = data.index.get_level_values("cutoff")
-    tr, va, te = data[cut.isin(split.train)], data[cut == split.valid], data[cut == split.test]
     features = _model_features(data, cfg.features.exclude)
     categories = {c: list(data[c].cat.categories) for c in features
                   if isinstance(data[c].dtype, pd.CategoricalDtype)}
-    X, y = _xy(tr, features)
+    cut = data.index.get_level_values("cutoff")
+    ids = data.index.get_level_values("customer_id")
+    if full:
+        tr, va, te = data[cut.isin(split.train)], data[cut == split.valid], data[cut == split.test]
+        fit_rows = tr
+    else:  # held-out customers never reach a fit; the rest is cross-validated
+        held = ladder.holdout(ids, tc.holdout_share, tc.seed)
+        fit_rows = data[~held & cut.isin(split.train)]
+        va = fit_rows[fit_rows.index.get_level_values("cutoff") == split.valid]
+        te = data[held & (cut == split.test)]
+    X, y = _xy(fit_rows, features)
     Xv, yv = _xy(va, features)
     Xt, yt = _xy(te, features)
     _check_two_classes(y, "training", ", ".join(str(c.date()) for c in split.train))
     _check_two_classes(yv, "validation", str(split.valid.date()))
     _check_two_classes(yt, "test", str(split.test.date()))
 
-    fitted: dict[str, tuple[Any, Calibrator]] = {}
+    fitted: dict[str, Fitted] = {}
     skipped: list[str] = []
     valid_metrics, test_metrics = {}, {}
+    valid_p: dict[str, np.ndarray] = {}
     test_pred = pd.DataFrame({"customer_id": te.index.get_level_values("customer_id"),
                               "churned": yt})
     for name in cfg.model.candidates:
         t1 = time.perf_counter()
-        cand = make_candidate(name, cfg.model, H, cfg.training.seed)
+        cand = make_candidate(name, cfg.model, H, tc.seed)
         lacking = cand.lacks(features) if hasattr(cand, "lacks") else ""
         if lacking:  # e.g. a baseline whose columns were excluded or never built
             log.warning("%s skipped: %s", name, lacking)
             skipped.append(name)
             continue
-        cand = cand.fit(X, y, Xv, yv)
-        raw_v = cand.raw_score(Xv)
-        if not np.isfinite(raw_v).all():
-            # a broken candidate must never be shipped or crash the run: report and skip it
-            log.warning("%s gave %d non-finite scores on validation; skipped",
-                        name, int((~np.isfinite(raw_v)).sum()))
-            skipped.append(name)
-            continue
-        cal = Calibrator(cfg.model.calibration).fit(raw_v, yv)
-        valid_metrics[name] = evaluate(yv, cal.predict(raw_v))
-        p_test = cal.predict(cand.raw_score(Xt))
+        if full:
+            cand = cand.fit(X, y, Xv, yv)
+            raw_v = cand.raw_score(Xv)
+            if _broken(name, raw_v, skipped):
+                continue
+            cal = Calibrator(cfg.model.calibration).fit(raw_v, yv)
+            p_v = cal.predict(raw_v)
+            fit = Fitted(cand, cal, getattr(cand, "best_iteration_", None))
+        else:
+            cv = _cross_validate(name, fit_rows, features, cfg, split.valid)
+            if cv is None or _broken(name, cv[1], skipped):
+                if cv is None:
+                    skipped.append(name)
+                continue
+            fit, p_v = cv[0], cv[1]
+        valid_metrics[name] = evaluate(yv, p_v)
+        valid_p[name] = p_v
+        p_test = fit.predict(Xt)
         test_metrics[name] = evaluate(yt, p_test)
         test_pred[name] = p_test
-        fitted[name] = (cand, cal)
+        fitted[name] = fit
         seconds[f"fit_{name}"] = time.perf_counter() - t1
         log.info("%s: valid AUC %.4f", name, valid_metrics[name]["roc_auc"])
+    if not valid_metrics:
+        raise DataError("transactions", None, "no candidate model could be fitted "
+                        f"(skipped: {', '.join(skipped)})",
+                        "check [model] candidates and [features] builders / exclude")
 
-    # The champion is chosen on validation only; the test cutoff stays untouched by choices.
+    # The champion is chosen on validation only; the test rows stay untouched by choices.
     champion = max(valid_metrics, key=lambda k: valid_metrics[k]["roc_auc"])
-    cand, cal = fitted[champion]
     # The at-risk threshold is fixed on validation too (campaign profit or top-k share).
     valid_ids = va.index.get_level_values("customer_id")
     valid_pred = pd.DataFrame({
-        "customer_id": valid_ids, "churned": yv, "p": cal.predict(cand.raw_score(Xv)),
+        "customer_id": valid_ids, "churned": yv, "p": valid_p[champion],
         "customer_value": customer_value(tables, split.valid, pd.Index(valid_ids),
                                          cfg.scoring.value_window_days).to_numpy()})
     threshold = choose_threshold(yv, valid_pred["p"].to_numpy(),
@@ -178,31 +225,157 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     oracle_metrics = None
     if oracle is not None:
         o = oracle[oracle["cutoff"] == split.test].set_index("customer_id")["p_churn"]
-        ids = te.index.get_level_values("customer_id")
-        if len(o) and ids.isin(o.index).all():
-            test_pred["oracle"] = o.reindex(ids).to_numpy()
+        tids = te.index.get_level_values("customer_id")
+        if len(o) and tids.isin(o.index).all():
+            test_pred["oracle"] = o.reindex(tids).to_numpy()
             oracle_metrics = evaluate(yt, test_pred["oracle"].to_numpy())
-    reference = drift.profile(Xv[features])
+
+    # Refit on the cutoffs closest to the as-of date: the champion (and with refit_all every
+    # candidate) with the settings chosen above, calibrated out of fold.
+    t1 = time.perf_counter()
+    refitted: dict[str, Fitted] = {}
+    window = data[cut.isin(refit_cuts)] if tc.refit else fit_rows
+    refit_info: dict[str, Any] = {"refitted": False}
+    if tc.refit:
+        for name in (list(fitted) if refit_all else [champion]):
+            refitted[name] = _refit(name, window, features, cfg, fitted[name].n_rounds)
+        refit_info = {"refitted": True, "cutoffs": [str(c.date()) for c in refit_cuts],
+                      "rows": len(window), "n_rounds": refitted[champion].n_rounds,
+                      "calibration": f"out of fold ({REFIT_FOLDS} customer-grouped folds)"}
+        seconds["refit"] = time.perf_counter() - t1
+    shipped = refitted.get(champion, fitted[champion])
+    latest = window.index.get_level_values("cutoff").max()
+    ref_rows = window[window.index.get_level_values("cutoff") == latest]
+    Xr = ref_rows[features]
+    reference = drift.profile(Xr)
+    asof_drift = _asof_drift(tables, as_of, builders, H, L, features,
+                             {"chosen": fit_rows, "shipped": window}, tc.seed)
     info = {
         "as_of": str(as_of.date()),
         "cutoffs": {"train": [str(c.date()) for c in split.train],
-                    "valid": str(split.valid.date()), "test": str(split.test.date())},
-        "best_iteration": getattr(cand, "best_iteration_", None),
-        "seed": cfg.training.seed,
+                    "valid": str(split.valid.date()), "test": str(split.test.date()),
+                    "refit": refit_info.get("cutoffs", [])},
+        "ladder": {"step": split.step, "reason": split.reason},
+        "refit": refit_info,
+        "best_iteration": shipped.n_rounds,
+        "seed": tc.seed,
         "skipped_candidates": skipped,
         "config": cfg.to_dict(),
-        # what the scored population is compared with at scoring (churnmodel.drift)
-        "reference": {"cutoff": str(split.valid.date()), "profile": reference,
-                      "mean_probability": float(valid_pred["p"].mean())},
+        # what the scored population is compared with at scoring (churnmodel.drift): the
+        # latest cutoff the shipped model was fitted on
+        "reference": {"cutoff": str(pd.Timestamp(latest).date()), "profile": reference,
+                      "mean_probability": float(shipped.predict(Xr).mean())},
         "scoring": {**threshold, "risk_bands": list(cfg.scoring.risk_bands),
                     "n_drivers": cfg.scoring.n_drivers,
                     "value_window_days": cfg.scoring.value_window_days},
     }
-    model = ChurnModel(champion, cand, cal, features, categories, builders, H, L, info)
+    model = ChurnModel(champion, shipped.candidate, shipped.calibrator, features, categories,
+                       builders, H, L, info)
     seconds["total"] = time.perf_counter() - t0
-    rows = {"train": len(tr), "valid": len(va), "test": len(te)}
-    sample = Xt.sample(min(len(Xt), 5000), random_state=cfg.training.seed).droplevel("cutoff")
+    rows = {"train": len(fit_rows), "valid": len(va), "test": len(te), "refit": len(window)}
+    sample = Xt.sample(min(len(Xt), 5000), random_state=tc.seed).droplevel("cutoff")
+    valid_reference = drift.profile(Xv)
     return TrainResult(model, champion, split, as_of, valid_metrics, test_metrics,
                        oracle_metrics, rows, seconds, test_pred, valid_pred, sample,
-                       Xv.droplevel("cutoff"),
-                       drift.compare(reference, sample))
+                       Xv.droplevel("cutoff"), drift.compare(valid_reference, sample),
+                       refit_info, asof_drift, fitted, refitted)
+
+
+REFIT_FOLDS = 3  # out-of-fold calibration of a refit: 3 extra fits of the champion
+
+
+def _broken(name: str, raw: np.ndarray, skipped: list[str]) -> bool:
+    """A broken candidate must never be shipped or crash the run: report and skip it."""
+    if np.isfinite(raw).all():
+        return False
+    log.warning("%s gave %d non-finite scores on validation; skipped", name,
+                int((~np.isfinite(raw)).sum()))
+    skipped.append(name)
+    return True
+
+
+def _cross_validate(name: str, rows: pd.DataFrame, features: list[str], cfg: Config,
+                    valid_cutoff: pd.Timestamp) -> tuple[Fitted, np.ndarray] | None:
+    """Customer-grouped K-fold: the candidate's settings and its out-of-fold probabilities.
+
+    Each fold's model is fitted on the other folds (LightGBM early-stops on one of them,
+    never on the fold it predicts); each fold's probabilities come from a calibrator
+    fitted on the other folds' out-of-fold scores. Returns the candidate refitted on all
+    ``rows`` with the median number of trees and a calibrator fitted on every
+    out-of-fold score, and the out-of-fold probabilities of the rows at ``valid_cutoff``.
+    """
+    tc, H = cfg.training, cfg.labels.horizon_days
+    X, y = _xy(rows, features)
+    ids = rows.index.get_level_values("customer_id")
+    k = tc.cv_folds
+    folds = ladder.customer_folds(ids, k, tc.seed)
+    raw = np.full(len(rows), np.nan)
+    rounds: list[int] = []
+    for f in range(k):
+        cand = make_candidate(name, cfg.model, H, tc.seed)
+        test = folds == f
+        stop = folds == (f + 1) % k if getattr(cand, "early_stopping", False) else np.zeros_like(test)
+        fit = ~test & ~stop
+        if len(np.unique(y[fit])) < 2 or (stop.any() and len(np.unique(y[stop])) < 2):
+            continue  # a fold of one class: leave its rows out of the estimate
+        cand.fit(X[fit], y[fit], X[stop] if stop.any() else None, y[stop] if stop.any() else None)
+        raw[test] = cand.raw_score(X[test])
+        if getattr(cand, "best_iteration_", None) is not None:
+            rounds.append(int(cand.best_iteration_))
+    done = ~np.isnan(raw)
+    if not done.any():
+        return None
+    if not np.isfinite(raw[done]).all():
+        return make_candidate(name, cfg.model, H, tc.seed), raw[done]
+    p = np.full(len(rows), np.nan)
+    for f in range(k):
+        this, other = done & (folds == f), done & (folds != f)
+        if this.any():
+            p[this] = Calibrator(cfg.model.calibration).fit(raw[other], y[other]).predict(raw[this])
+    n_rounds = int(np.median(rounds)) if rounds else None
+    final = make_candidate(name, cfg.model, H, tc.seed, n_rounds).fit(X, y, None, None)
+    cal = Calibrator(cfg.model.calibration).fit(raw[done], y[done])
+    at_valid = np.asarray(rows.index.get_level_values("cutoff") == valid_cutoff)
+    if np.isnan(p[at_valid]).any():  # rows of a skipped fold: predicted by the final model
+        miss = at_valid & np.isnan(p)
+        p[miss] = cal.predict(final.raw_score(X[miss]))
+        log.warning("%s: %d validation rows of single-class folds scored in-sample", name,
+                    int(miss.sum()))
+    return Fitted(final, cal, n_rounds), p[at_valid]
+
+
+def _refit(name: str, rows: pd.DataFrame, features: list[str], cfg: Config,
+           n_rounds: int | None) -> Fitted:
+    """Fit ``name`` on ``rows`` with fixed settings; calibrate on out-of-fold scores."""
+    tc, H = cfg.training, cfg.labels.horizon_days
+    X, y = _xy(rows, features)
+    folds = ladder.customer_folds(rows.index.get_level_values("customer_id"), REFIT_FOLDS, tc.seed)
+    raw = np.full(len(rows), np.nan)
+    for f in range(REFIT_FOLDS):
+        fit = folds != f
+        if len(np.unique(y[fit])) < 2:
+            continue
+        cand = make_candidate(name, cfg.model, H, tc.seed, n_rounds).fit(X[fit], y[fit], None, None)
+        raw[~fit] = cand.raw_score(X[~fit])
+    final = make_candidate(name, cfg.model, H, tc.seed, n_rounds).fit(X, y, None, None)
+    done = np.isfinite(raw)
+    if len(np.unique(y[done])) < 2:
+        raise DataError("transactions", None, "the refit window has one class only",
+                        "set [training] refit = false, or use more history")
+    return Fitted(final, Calibrator(cfg.model.calibration).fit(raw[done], y[done]), n_rounds)
+
+
+def _asof_drift(tables: Tables, as_of: pd.Timestamp, builders: list[str], H: int, L: int,
+                features: list[str], rows: dict[str, pd.DataFrame], seed: int
+                ) -> dict[str, pd.DataFrame]:
+    """PSI of the population at ``as_of`` against each named set of training rows."""
+    try:
+        now = cutoff_frame(tables, as_of, builders, H, L, with_labels=False)[features]
+    except DataError:  # nobody active at the as-of date: nothing to compare
+        return {}
+    now = now.sample(min(len(now), 100_000), random_state=seed)
+    out = {}
+    for key, frame in rows.items():
+        ref = frame[features].sample(min(len(frame), 100_000), random_state=seed)
+        out[key] = drift.compare(drift.profile(ref), now)
+    return out
