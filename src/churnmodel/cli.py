@@ -178,7 +178,7 @@ def cmd_profile(args: argparse.Namespace) -> None:
     if args.out:
         from churnmodel.scoring import check_output_path
 
-        out = check_output_path(args.out, args.overwrite)
+        out = check_output_path(args.out, args.overwrite, suffixes=(".json",))
     tables = _load_tables(cfg)
     prof = profile_history(tables, cfg, _as_of(args, tables))
     print(prof.text())

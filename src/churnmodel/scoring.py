@@ -216,11 +216,12 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
 
 # --- output files ---------------------------------------------------------------------
 
-def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
+def check_output_path(path: str | Path, overwrite: bool = False,
+                      suffixes: tuple[str, ...] = SUFFIXES) -> Path:
     """Fail early (before any heavy work) if ``path`` cannot or must not be written."""
     p = Path(path)
-    if p.suffix.lower() not in SUFFIXES:
-        raise ChurnModelError(f"output {str(p)!r} must end in .csv or .parquet (the format "
+    if p.suffix.lower() not in suffixes:
+        raise ChurnModelError(f"output {str(p)!r} must end in {' or '.join(suffixes)} (the format "
                               "follows the suffix).")
     if p.exists() and not overwrite:
         raise ChurnModelError(f"output {str(p)!r} exists; pass --overwrite to replace it.")

@@ -199,3 +199,23 @@ def test_the_shipped_champion_is_as_good_as_every_baseline_over_three_folds(name
         diff = shipped - part.set_index("fold")["roc_auc"]
         se = diff.std(ddof=1) / np.sqrt(len(diff))
         assert diff.mean() + max(se, 0.002) >= 0, (model, refit, diff.tolist())
+
+
+# --- profile and the horizon warning from the CLI --------------------------------------
+
+def test_profile_and_the_horizon_warning_from_the_cli(scenario_dirs, tmp_path):
+    (tmp_path / "c.toml").write_text(
+        f'[data]\ndir = "{scenario_dirs["sparse"]}"\n[labels]\nhorizon_days = 30\n'
+        '[model]\nn_estimators = 200\nearly_stopping_rounds = 30\nn_jobs = 1\n'
+        '[output]\nmodel_dir = "m"\nreport_dir = "r"\n[tracking]\nenabled = false\n')
+    r = run("profile", "--config", "c.toml", "--out", "p.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    prof = json.loads((tmp_path / "p.json").read_text())
+    assert prof["suggested_horizon_days"] >= 90 and prof["horizon_days"] == 30
+    assert "warning: horizon_days = 30 is shorter than the median gap" in r.stdout
+    assert "training ladder for horizon_days = 30" in r.stdout
+    # train says the same (purchases every 2-4 months, a 30-day horizon)
+    r = run("train", "--config", "c.toml", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "warning: horizon_days = 30 is shorter than the median gap" in r.stdout
+    assert "Suggested: horizon_days = " in r.stdout
