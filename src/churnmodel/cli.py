@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from churnmodel.config import Config, load_config, with_overrides
-from churnmodel.errors import ChurnModelError
+from churnmodel.config import SEED_RANGE, SYNTH_MIN_CUSTOMERS, Config, load_config, with_overrides
+from churnmodel.errors import ChurnModelError, describe_failure
 
 log = logging.getLogger("churnmodel")
 
@@ -30,6 +30,25 @@ def _parse_date(value: str) -> str:
         return str(pd.Timestamp(value).date())
     except (ValueError, TypeError):
         raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
+
+
+def _int_in(lo: int, hi: int):
+    """An argparse type: an integer in ``lo..hi`` (checked when parsed, not when used)."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"{n:,} is out of range {lo:,}..{hi:,}")
+        return n
+
+    parse.__name__ = "integer"
+    return parse
+
+
+_SEED = _int_in(*SEED_RANGE)
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -45,9 +64,13 @@ def _load_tables(cfg: Config):
     from churnmodel.data.io import load_tables
 
     t0 = time.perf_counter()
+    from churnmodel.data.io import join_warnings
+
     tables = load_tables(cfg)
     sizes = ", ".join(f"{n} {len(getattr(tables, n)):,}" for n in tables.names())
     print(f"loaded {sizes} rows in {time.perf_counter() - t0:.1f}s")
+    for line in join_warnings(tables):
+        print(line)
     return tables
 
 
@@ -67,12 +90,14 @@ def _oracle(cfg: Config):
 
 
 def cmd_data_synth(args: argparse.Namespace) -> None:
+    from churnmodel import preflight
     from churnmodel.data.synthetic import generate, write_synthetic
 
     cfg = load_config(args.config)
     out = Path(args.out) if args.out else cfg.data.dir
+    preflight.writable_dir(out, "data directory", "--out" if args.out else "[data] dir")
     s = cfg.data.synthetic
-    customers = args.customers or s.customers
+    customers = args.customers if args.customers is not None else s.customers
     t0 = time.perf_counter()
     data = generate(customers=customers, seed=args.seed if args.seed is not None else s.seed,
                     end=args.end or s.end, years=s.years,
@@ -108,7 +133,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     if cfg.data.uses_default and not (cfg.data.dir / "transactions.parquet").exists():
         raise ChurnModelError(f"no data in {str(cfg.data.dir)!r}: run `churnmodel data synth` "
                               "first, or pass --config with your own [data.transactions].")
-    from churnmodel.tracking import log_training, training_run
+    from churnmodel.tracking import log_training, preflight_store, training_run
+
+    _preflight_train(args, cfg)
+    if cfg.tracking.enabled and not args.no_track:
+        preflight_store(cfg)
 
     # the MLflow run opens first, so a training that fails is recorded as FAILED
     with training_run(cfg, cfg.tracking.enabled and not args.no_track) as run_id:
@@ -138,6 +167,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"\nat-risk threshold p >= {sc['threshold']:.3f} ({sc['rule']}; flags "
               f"{sc['share']:.1%} of validation customers, campaign profit {sc['profit']:,.0f})"
               + (f" — {sc['note']}" if sc["note"] else ""))
+        if result.model.info.get("learnt_nothing"):
+            print(f"warning: {result.model.info['learnt_nothing']}")
         if importance is not None:
             print("top drivers (mean |SHAP|): " + ", ".join(importance["feature"].head(5)))
         if result.test_drift is not None:
@@ -160,6 +191,17 @@ def cmd_train(args: argparse.Namespace) -> None:
                       f"'{cfg.tracking.alias}' that `churnmodel serve` serves; to batch-score "
                       f"with the same model as the server, pass --model {champion}")
         _report_after_training(cfg, tables, result, model_dir)
+
+
+def _preflight_train(args: argparse.Namespace, cfg: Config) -> None:
+    """Every place train reads and writes, checked before any data are read."""
+    from churnmodel import preflight
+
+    preflight.table_sources(cfg)
+    preflight.writable_dir(cfg.output.model_dir, "model directory",
+                           "--model-dir" if getattr(args, "model_dir", None) else
+                           "[output] model_dir")
+    preflight.writable_dir(cfg.output.report_dir, "report directory", "[output] report_dir")
 
 
 def _report_after_training(cfg: Config, tables, result, model_dir: Path) -> None:
@@ -213,13 +255,17 @@ def _scoring_model(args: argparse.Namespace, cfg: Config):
 
 
 def cmd_score(args: argparse.Namespace) -> None:
+    from churnmodel import preflight
     from churnmodel.drift import against_model, summary_line
     from churnmodel.scoring import check_output_path, score_customers, write_table
 
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite)
     drift_out = _companion_output(out, "drift", "the feature drift table", args.overwrite)
+    preflight.table_sources(cfg)
     model = _scoring_model(args, cfg)
+    if model.info.get("learnt_nothing"):
+        print(f"warning: {model.info['learnt_nothing']}")
     tables = _load_tables(cfg)
     as_of = _as_of(args, tables)
     t0 = time.perf_counter()
@@ -260,8 +306,11 @@ def cmd_explain(args: argparse.Namespace) -> None:
 
     if args.n < 1:
         raise ChurnModelError(f"--n must be at least 1 (factors per direction), got {args.n}.")
+    from churnmodel import preflight
+
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite) if args.out else None
+    preflight.table_sources(cfg)
     model = _scoring_model(args, cfg)
     tables = _load_tables(cfg)
     as_of = _as_of(args, tables)
@@ -281,6 +330,8 @@ def cmd_explain(args: argparse.Namespace) -> None:
                 print(f"  {title}:")
                 for r in part.itertuples():
                     print(f"    {r.contribution:+.3f}  {r.sentence}")
+        for r in rows[rows["direction"] == "none"].itertuples():
+            print(f"  {r.sentence}")
     if out is not None:
         write_table(frame, out)
         print(f"wrote {out}")
@@ -297,6 +348,9 @@ def cmd_backtest(args: argparse.Namespace) -> None:
     if cfg.data.uses_default and not (cfg.data.dir / "transactions.parquet").exists():
         raise ChurnModelError(f"no data in {str(cfg.data.dir)!r}: run `churnmodel data synth` "
                               "first, or pass --config with your own [data.transactions].")
+    from churnmodel import preflight
+
+    preflight.table_sources(cfg)
     tables = _load_tables(cfg)
     t0 = time.perf_counter()
     with _progress(args.folds, not args.quiet, "backtest folds") as bar:
@@ -368,6 +422,9 @@ def cmd_segment(args: argparse.Namespace) -> None:
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite)
     profiles_out = _companion_output(out, "clusters", "the cluster profiles", args.overwrite)
+    from churnmodel import preflight
+
+    preflight.table_sources(cfg)
     model = _segment_model(args, cfg)
     tables = _load_tables(cfg)
     as_of = _as_of(args, tables)
@@ -396,15 +453,23 @@ def cmd_segment(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from churnmodel import preflight
     from churnmodel.modeling.model import ChurnModel
     from churnmodel.report import REPORT_FILE, churn_report, render_in_chromium, write_report
 
     cfg = _config(args)
     model_dir = Path(args.model or cfg.output.model_dir)
-    model = ChurnModel.load(model_dir)
     out = Path(args.out) if args.out else Path(cfg.output.report_dir) / REPORT_FILE
     if out.suffix.lower() not in (".html", ".htm"):
         raise ChurnModelError(f"report {str(out)!r} must end in .html.")
+    if args.out:
+        preflight.writable_file(out, "report", "--out")
+    else:
+        preflight.writable_dir(out.parent, "report directory", "[output] report_dir")
+    if args.screenshot:
+        preflight.writable_file(args.screenshot, "screenshot", "--screenshot")
+    preflight.table_sources(cfg)
+    model = ChurnModel.load(model_dir)
     tables = _load_tables(cfg)
     as_of = _as_of(args, tables)
     t0 = time.perf_counter()
@@ -439,32 +504,33 @@ def _progress(total: int, enabled: bool, desc: str):
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    """Serve the registered champion (or a model directory) over REST on 127.0.0.1."""
-    import os
-    import shutil
+    """Serve the registered champion (or a model directory) over REST on 127.0.0.1.
+
+    The port and the model are checked first (one error line each); the server is MLflow's
+    scoring app behind churnmodel's request guard (:mod:`churnmodel.serving.app`).
+    """
     import subprocess
 
-    from churnmodel.tracking import configure
+    from churnmodel import preflight
+    from churnmodel.tracking import configure, resolve_served_model
 
     cfg = _config(args)
+    preflight.free_port(args.host, args.port)
     uri = configure(cfg)
     model = args.model or f"models:/{cfg.tracking.model_name}@{cfg.tracking.alias}"
-    mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which("mlflow")
-    if mlflow_bin is None:
-        raise ChurnModelError("the `mlflow` command is not installed in this environment; "
-                              "run `make venv`.")
-    cmd = [mlflow_bin, "models", "serve", "-m", model, "--env-manager", "local",
-           "-h", args.host, "-p", str(args.port), "-w", str(args.workers)]
+    local = resolve_served_model(model, uri)
+    from mlflow.pyfunc import scoring_server
+
+    _, env = scoring_server.get_cmd(local, args.port, args.host, None, args.workers)
+    cmd = [sys.executable, "-m", "uvicorn", "--host", args.host, "--port", str(args.port),
+           "--workers", str(args.workers), "churnmodel.serving.app:app"]
     print(f"serving {model} (tracking {uri}) on http://{args.host}:{args.port}/invocations; "
           "Ctrl-C stops")
-    # mlflow starts uvicorn by name: the environment's bin directory must be on PATH
-    bindir = str(Path(sys.executable).parent)
-    env = dict(os.environ, MLFLOW_TRACKING_URI=uri,
-               PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    env = dict(env, MLFLOW_TRACKING_URI=uri)
     try:
         subprocess.run(cmd, env=env, check=True)
     except subprocess.CalledProcessError as exc:
-        raise ChurnModelError(f"mlflow models serve exited with status {exc.returncode}") from None
+        raise ChurnModelError(f"the REST server exited with status {exc.returncode}") from None
     except KeyboardInterrupt:
         pass
 
@@ -489,8 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="data utilities").add_subparsers(dest="data_cmd", required=True)
     synth = data.add_parser("synth", help="generate the embedded synthetic data set")
     common(synth)
-    synth.add_argument("--customers", type=int, help="number of customers (default 20000)")
-    synth.add_argument("--seed", type=int, help="random seed (default 42)")
+    synth.add_argument("--customers", type=_int_in(SYNTH_MIN_CUSTOMERS, 100_000_000),
+                       help=f"number of customers (default 20000, at least {SYNTH_MIN_CUSTOMERS})")
+    synth.add_argument("--seed", type=_SEED, help="random seed (default 42)")
     synth.add_argument("--end", type=_parse_date, help="last day of the history (2025-12-31)")
     synth.add_argument("--out", help="output directory (default data/default)")
     synth.set_defaults(func=cmd_data_synth)
@@ -499,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(tr)
     tr.add_argument("--as-of", type=_parse_date, help="ignore every event after this date "
                     "(backtesting); default: the latest event")
-    tr.add_argument("--seed", type=int, help="random seed (default from config: 42)")
+    tr.add_argument("--seed", type=_SEED, help="random seed (default from config: 42)")
     tr.add_argument("--model-dir", help="where to export the model (default models/churn)")
     tr.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     tr.set_defaults(func=cmd_train)
@@ -548,8 +615,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--model", help="MLflow model URI or exported directory "
                     "(default models:/<model_name>@champion)")
     sv.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    sv.add_argument("--port", type=int, default=5001, help="port (default 5001)")
-    sv.add_argument("--workers", type=int, default=1, help="server processes (default 1; each "
+    sv.add_argument("--port", type=_int_in(1, 65535), default=5001, help="port (default 5001)")
+    sv.add_argument("--workers", type=_int_in(1, 64), default=1, help="server processes (default 1; each "
                     "holds the model in memory)")
     sv.set_defaults(func=cmd_serve)
 
@@ -610,6 +677,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"interrupted ({exc or 'Ctrl-C'}); no partial output was left behind", file=sys.stderr)
         return 130
+    except Exception as exc:  # the one boundary: pandas, pyarrow, DuckDB, OS, MLflow errors
+        if args.debug:
+            raise
+        print(f"error: {describe_failure(exc)}", file=sys.stderr)
+        return 2
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)

@@ -106,6 +106,9 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, value: np.ndarray,
         row = curve.iloc[int(curve["profit"].to_numpy().argmax())]
         rule = (f"maximum campaign profit (offer cost {cfg.offer_cost:g}, acceptance "
                 f"{cfg.acceptance_rate:g})")
+    # ``p >= threshold`` flags every customer tied at the threshold, not just the first k:
+    # report the share, profit and count of what scoring will really flag
+    row = curve.iloc[int((curve["threshold"].to_numpy() >= row["threshold"]).sum()) - 1]
     out: dict[str, Any] = {
         "rule": rule, "threshold": float(row["threshold"]), "share": float(row["share"]),
         "profit": float(row["profit"]), "contacted": int(row["contacted"]),
