@@ -169,7 +169,7 @@ def cmd_train(args: argparse.Namespace) -> None:
               + (f" — {sc['note']}" if sc["note"] else ""))
         if result.model.info.get("learnt_nothing"):
             print(f"warning: {result.model.info['learnt_nothing']}")
-        if importance is not None:
+        if importance is not None and importance["mean_abs_shap"].sum() > 0:
             print("top drivers (mean |SHAP|): " + ", ".join(importance["feature"].head(5)))
         if result.test_drift is not None:
             from churnmodel.drift import summary_line
@@ -658,7 +658,10 @@ def main(argv: list[str] | None = None) -> int:
         from churnmodel.bench import main as bench_main
 
         return bench_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors (one line, status 2) and --help, also in process
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # MLflow's INFO lines and artifact progress bars would bury our own summary
     logging.getLogger("mlflow").setLevel(logging.WARNING)

@@ -206,6 +206,9 @@ def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
     if p.suffix.lower() not in SUFFIXES:
         raise ChurnModelError(f"output {str(p)!r} must end in .csv or .parquet (the format "
                               "follows the suffix).")
+    if p.is_dir():
+        raise ChurnModelError(f"output {str(p)!r} is a directory; give a file name such as "
+                              f"{str(p / ('scores' + p.suffix))!r}.")
     if p.exists() and not overwrite:
         raise ChurnModelError(f"output {str(p)!r} exists; pass --overwrite to replace it.")
     parent = p.parent if str(p.parent) else Path(".")

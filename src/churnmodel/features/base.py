@@ -57,6 +57,11 @@ def available_builders(tables: Tables, names: Sequence[str]) -> list[str]:
                               f"Known builders: {', '.join(REGISTRY)}.")
         if all(tables.has(t) for t in REGISTRY[name].needs):
             out.append(name)
+    if names and not out:  # otherwise the run fails later, blaming a setting it never used
+        lacking = "; ".join(f"{n} needs {' and '.join(REGISTRY[n].needs)}" for n in names)
+        raise ConfigError(f"[features] builders ({', '.join(names)}) build nothing from the "
+                          f"tables given ({', '.join(tables.names())}): {lacking}. Add \"rfm\" "
+                          "to builders, or configure the tables they need.")
     return out
 
 
