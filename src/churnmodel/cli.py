@@ -60,13 +60,16 @@ def _config(args: argparse.Namespace) -> Config:
     )
 
 
-def _load_tables(cfg: Config):
+def _load_tables(cfg: Config, for_training: bool = False):
     from churnmodel.data.io import load_tables
 
     t0 = time.perf_counter()
     from churnmodel.data.io import join_warnings
+    from churnmodel.features.base import check_builders
 
     tables = load_tables(cfg)
+    if for_training:  # scoring builds what the model was trained with, not the config's list
+        check_builders(tables, cfg.features.builders)
     sizes = ", ".join(f"{n} {len(getattr(tables, n)):,}" for n in tables.names())
     print(f"loaded {sizes} rows in {time.perf_counter() - t0:.1f}s")
     for line in join_warnings(tables):
@@ -141,7 +144,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     # the MLflow run opens first, so a training that fails is recorded as FAILED
     with training_run(cfg, cfg.tracking.enabled and not args.no_track) as run_id:
-        tables = _load_tables(cfg)
+        tables = _load_tables(cfg, for_training=True)
         result = train(tables, cfg, oracle=_oracle(cfg), progress=not args.quiet)
         metrics = result.metrics_json()
         model_dir = Path(cfg.output.model_dir)
@@ -351,7 +354,7 @@ def cmd_backtest(args: argparse.Namespace) -> None:
     from churnmodel import preflight
 
     preflight.table_sources(cfg)
-    tables = _load_tables(cfg)
+    tables = _load_tables(cfg, for_training=True)
     t0 = time.perf_counter()
     with _progress(args.folds, not args.quiet, "backtest folds") as bar:
         frame = backtest(tables, cfg, args.folds, args.step_months, oracle=_oracle(cfg),

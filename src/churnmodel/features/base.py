@@ -57,7 +57,17 @@ def available_builders(tables: Tables, names: Sequence[str]) -> list[str]:
                               f"Known builders: {', '.join(REGISTRY)}.")
         if all(tables.has(t) for t in REGISTRY[name].needs):
             out.append(name)
-    if names and not out:  # otherwise the run fails later, blaming a setting it never used
+    return out
+
+
+def check_builders(tables: Tables, names: Sequence[str]) -> list[str]:
+    """:func:`available_builders`, refusing a list that builds nothing from ``tables``.
+
+    Training calls this first: otherwise the run fails later, blaming ``[features] exclude``,
+    a setting it never used.
+    """
+    out = available_builders(tables, names)
+    if names and not out:
         lacking = "; ".join(f"{n} needs {' and '.join(REGISTRY[n].needs)}" for n in names)
         raise ConfigError(f"[features] builders ({', '.join(names)}) build nothing from the "
                           f"tables given ({', '.join(tables.names())}): {lacking}. Add \"rfm\" "
