@@ -25,11 +25,18 @@ from churnmodel.errors import ChurnModelError, describe_failure
 log = logging.getLogger("churnmodel")
 
 
+# dates a command accepts (as YYYYMMDD integers in tables): far inside pandas' range
+_DATE_RANGE = ("1900-01-01", "2100-12-31")
+
+
 def _parse_date(value: str) -> str:
     try:
-        return str(pd.Timestamp(value).date())
-    except (ValueError, TypeError):
+        day = pd.Timestamp(value).date()
+    except (ValueError, TypeError, OverflowError):
         raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
+    if not _DATE_RANGE[0] <= str(day) <= _DATE_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"{day} is out of range {_DATE_RANGE[0]}..{_DATE_RANGE[1]}")
+    return str(day)
 
 
 def _int_in(lo: int, hi: int):

@@ -56,6 +56,7 @@ class SynthConfig:
     years: int = 3
 
     def __post_init__(self) -> None:
+        check_date("data.synthetic.end", self.end)
         check_count("data.synthetic.customers", self.customers, SYNTH_MIN_CUSTOMERS)
         check_seed("data.synthetic.seed", self.seed)
         if not 1 <= self.years <= 20:
@@ -96,6 +97,8 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         check_seed("training.seed", self.seed)
+        if self.as_of is not None:
+            check_date("training.as_of", self.as_of)
         if self.n_cutoffs < 3:
             raise ConfigError(f"training.n_cutoffs must be at least 3 (train, validation, test), "
                               f"got {self.n_cutoffs}; 12 or more is usual.")
@@ -249,6 +252,18 @@ def check_seed(where: str, seed: int) -> None:
     lo, hi = SEED_RANGE
     if not lo <= seed <= hi:
         raise ConfigError(f"{where} must be between {lo} and {hi:,}, got {seed}.")
+
+
+def check_date(where: str, value: str) -> None:
+    """A YYYY-MM-DD date between 1900 and 2100 (what every table's dates are checked against)."""
+    import datetime
+
+    try:
+        day = datetime.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ConfigError(f"{where} must be a date written YYYY-MM-DD, got {value!r}.") from None
+    if not 1900 <= day.year <= 2100:
+        raise ConfigError(f"{where} must be between 1900-01-01 and 2100-12-31, got {value!r}.")
 
 
 def check_count(where: str, n: int, minimum: int, maximum: int = 100_000_000) -> None:

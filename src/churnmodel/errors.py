@@ -94,7 +94,7 @@ def describe_failure(exc: BaseException) -> str:
     "cannot write or read '/srv/out.csv': Permission denied"
     """
     kind = type(exc).__name__
-    module = type(exc).__module__.split(".")[0]
+    module = type(exc).__module__.split(".")[0].lstrip("_")  # _duckdb -> duckdb
     msg = one_line(exc)
     if isinstance(exc, OSError):
         name = exc.filename if exc.filename is not None else None

@@ -23,6 +23,7 @@ import json
 import socket
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -264,6 +265,7 @@ class TestNoTracebackFromBelow:
         ("model", {"candidates": []}, "model.candidates is empty"),
         ("training", {"seed": -1}, "training.seed must be between 0 and 4,294,967,295, got -1"),
         ("data.synthetic", {"customers": 0}, "data.synthetic.customers must be between 10"),
+        ("training", {"as_of": "31/12/2025"}, "training.as_of must be a date written YYYY-MM-DD"),
     ])
     def test_config_values_are_range_checked(self, project, tx, section, values, needle):
         project.write("tx.csv", tx)
@@ -272,6 +274,7 @@ class TestNoTracebackFromBelow:
 
     @pytest.mark.parametrize("args", [("train", "--seed", "-1"), ("train", "--seed", "4294967296"),
                                       ("data", "synth", "--seed", "-5"),
+                                      ("train", "--as-of", "9999-12-31"),
                                       ("serve", "--port", "70000"), ("serve", "--port", "0")])
     def test_arguments_are_range_checked_when_parsed(self, project, args):
         line = error_line(project.cli(*args))
@@ -311,6 +314,7 @@ class TestNoTracebackFromBelow:
          "cannot write or read '/data/tx.csv': No space left on device. Fix:"),
         (pa.lib.ArrowInvalid("column ts: invalid"), "pyarrow could not process the input"),
         (RecursionError("maximum recursion depth exceeded"), "nested too deeply"),
+        (duckdb.ConversionException("Could not convert Timestamp"), "duckdb could not process"),
     ])
     def test_any_foreign_exception_becomes_one_line(self, project, tx, monkeypatch, exc, needle):
         project.write("tx.csv", tx)
