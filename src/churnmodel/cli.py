@@ -258,8 +258,9 @@ def _scoring_model(args: argparse.Namespace, cfg: Config):
 
     source = args.model or cfg.output.model_dir
     if str(source).startswith(("models:/", "runs:/")):
-        from churnmodel.tracking import configure
+        from churnmodel.tracking import configure, preflight_store
 
+        preflight_store(cfg)
         configure(cfg)
     return load_churn_model(source)
 
@@ -522,10 +523,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import subprocess
 
     from churnmodel import preflight
-    from churnmodel.tracking import configure, resolve_served_model
+    from churnmodel.tracking import configure, preflight_store, resolve_served_model
 
     cfg = _config(args)
     preflight.free_port(args.host, args.port)
+    preflight_store(cfg)
     uri = configure(cfg)
     model = args.model or f"models:/{cfg.tracking.model_name}@{cfg.tracking.alias}"
     local = resolve_served_model(model, uri)

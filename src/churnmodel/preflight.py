@@ -90,6 +90,7 @@ def tracking_store(uri: str, where: str) -> None:
     without MLflow (a damaged file, a directory, an unwritable folder); servers are left
     to the first request. ``where`` names the setting that gave the URI."""
     if not uri.startswith("sqlite:///"):
+        _server_answers(uri, where)
         return
     db = Path(uri.removeprefix("sqlite:///"))
     if db.is_dir():
@@ -115,7 +116,37 @@ def tracking_store(uri: str, where: str) -> None:
                               "database (damaged or another kind of file); move it aside to "
                               "start a new store, or point MLFLOW_TRACKING_URI elsewhere.")
     else:
-        writable_dir(db.parent, "tracking store folder", where)
+        try:
+            writable_dir(db.parent, "tracking store folder", where)
+        except ChurnModelError:
+            raise ConfigError(f"tracking store {uri!r} ({where}) cannot be created: "
+                              f"{str(db.parent)!r} is not a writable folder; set "
+                              "MLFLOW_TRACKING_URI to a writable place, or pass --no-track.") from None
+
+
+# default ports of the tracking servers and databases MLflow talks to
+_DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def _server_answers(uri: str, where: str, timeout: float = 5.0) -> None:
+    """A tracking server or database accepts a TCP connection (MLflow itself would retry
+    a refused connection for minutes before failing)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    scheme = parts.scheme.split("+")[0].lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return
+    try:
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError:
+        raise ConfigError(f"tracking URI {uri!r} ({where}) has an invalid port.") from None
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise ChurnModelError(f"tracking server {parts.hostname}:{port} of {uri!r} ({where}) does "
+                              f"not answer ({why}); start it, fix the URI, or pass --no-track.") from None
 
 
 def free_port(host: str, port: int) -> None:

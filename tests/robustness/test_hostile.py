@@ -309,6 +309,17 @@ class TestNoTracebackFromBelow:
         assert "tracking store" in line and "mlflow.db" in line and "default store" in line
         assert "loaded" not in run.out
 
+    @pytest.mark.parametrize("uri", ["http://127.0.0.1:1", "postgresql://me@127.0.0.1:1/mlflow"])
+    def test_a_tracking_server_that_does_not_answer_fails_in_seconds(self, project, tx,
+                                                                    monkeypatch, uri):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        project.write("tx.csv", tx)
+        project.config({"tracking": {"enabled": True}})
+        run = project.train()
+        line = error_line(run)
+        assert f"tracking server 127.0.0.1:1 of '{uri}' (MLFLOW_TRACKING_URI) does not answer" in line
+        assert "loaded" not in run.out
+
     @pytest.mark.parametrize(("exc", "needle"), [
         (OSError(28, "No space left on device", "/data/tx.csv"),
          "cannot write or read '/data/tx.csv': No space left on device. Fix:"),
