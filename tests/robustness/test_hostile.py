@@ -102,6 +102,17 @@ class TestSilentlyWrongOutput:
         line = error_line(project.train())
         assert "column 'amount': appears more than once in the header (2 times)" in line
 
+    def test_unnamed_columns_of_trailing_commas_are_not_repeats(self, project, tx):
+        from churnmodel.config import load_config
+        from churnmodel.data.io import load_tables
+
+        text = tx.head(50).to_csv(index=False).replace("\n", ",,\n")
+        (project.path / "tx.csv").write_text(text)
+        project.config()
+        t = load_tables(load_config(project.path / "c.toml"))
+        assert len(t.transactions) == 50
+        assert list(t.transactions.columns) == ["customer_id", "ts", "amount", "category"]
+
     @pytest.mark.parametrize("value", [1e308, -1e20])
     def test_amounts_whose_sums_would_overflow_are_refused(self, project, tx, value):
         bad = tx.copy()

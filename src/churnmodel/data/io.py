@@ -118,10 +118,10 @@ def _read_csv(name: str, path: Path, src: TableSource) -> pd.DataFrame:
                         f"encoding={encoding!r} ({one_line(exc)})",
                         f"check [data.{name}] sep and encoding") from None
     if df.shape[1] == 1 and sep == ",":
-        header = str(df.columns[0])
+        only = str(df.columns[0])
         for cand in (";", "\t", "|"):
-            if cand in header:
-                raise DataError(name, None, f"{str(path)!r} has a single column {header!r}: "
+            if cand in only:
+                raise DataError(name, None, f"{str(path)!r} has a single column {only!r}: "
                                 f"it looks delimited by {cand!r}",
                                 f"set [data.{name}] sep = {cand!r}")
     return df
@@ -137,6 +137,8 @@ def _csv_header(path: Path, sep: str, encoding: str) -> list[str]:
 def _refuse_repeated(name: str, header: Sequence[str]) -> None:
     seen: set[str] = set()
     for c in header:
+        if c.strip() == "":  # unnamed columns (trailing commas of spreadsheet exports)
+            continue
         if c in seen:
             raise DataError(name, c, f"appears more than once in the header "
                             f"({list(header).count(c)} times)",
