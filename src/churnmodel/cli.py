@@ -19,17 +19,43 @@ from typing import Any
 
 import pandas as pd
 
-from churnmodel.config import Config, load_config, with_overrides
-from churnmodel.errors import ChurnModelError
+from churnmodel.config import SEED_RANGE, SYNTH_MIN_CUSTOMERS, Config, load_config, with_overrides
+from churnmodel.errors import ChurnModelError, describe_failure
 
 log = logging.getLogger("churnmodel")
 
 
+# dates a command accepts (as YYYYMMDD integers in tables): far inside pandas' range
+_DATE_RANGE = ("1900-01-01", "2100-12-31")
+
+
 def _parse_date(value: str) -> str:
     try:
-        return str(pd.Timestamp(value).date())
-    except (ValueError, TypeError):
+        day = pd.Timestamp(value).date()
+    except (ValueError, TypeError, OverflowError):
         raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
+    if not _DATE_RANGE[0] <= str(day) <= _DATE_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"{day} is out of range {_DATE_RANGE[0]}..{_DATE_RANGE[1]}")
+    return str(day)
+
+
+def _int_in(lo: int, hi: int):
+    """An argparse type: an integer in ``lo..hi`` (checked when parsed, not when used)."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"{n:,} is out of range {lo:,}..{hi:,}")
+        return n
+
+    parse.__name__ = "integer"
+    return parse
+
+
+_SEED = _int_in(*SEED_RANGE)
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -41,13 +67,20 @@ def _config(args: argparse.Namespace) -> Config:
     )
 
 
-def _load_tables(cfg: Config):
+def _load_tables(cfg: Config, for_training: bool = False):
     from churnmodel.data.io import load_tables
 
     t0 = time.perf_counter()
+    from churnmodel.data.io import join_warnings
+    from churnmodel.features.base import check_builders
+
     tables = load_tables(cfg)
+    if for_training:  # scoring builds what the model was trained with, not the config's list
+        check_builders(tables, cfg.features.builders)
     sizes = ", ".join(f"{n} {len(getattr(tables, n)):,}" for n in tables.names())
     print(f"loaded {sizes} rows in {time.perf_counter() - t0:.1f}s")
+    for line in join_warnings(tables):
+        print(line)
     return tables
 
 
@@ -67,6 +100,7 @@ def _oracle(cfg: Config):
 
 
 def cmd_data_synth(args: argparse.Namespace) -> None:
+    from churnmodel import preflight
     from churnmodel.data.synthetic import generate, get_scenario, write_synthetic
 
     cfg = load_config(args.config)
@@ -74,6 +108,7 @@ def cmd_data_synth(args: argparse.Namespace) -> None:
     # the default data go where the config reads them; a scenario beside them, in its own folder
     out = Path(args.out) if args.out else (
         cfg.data.dir if scenario.name == "default" else cfg.data.dir.parent / scenario.name)
+    preflight.writable_dir(out, "data directory", "--out" if args.out else "[data] dir")
     s = cfg.data.synthetic
     customers = args.customers if args.customers is not None else s.customers
     t0 = time.perf_counter()
@@ -115,11 +150,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     if cfg.data.uses_default and not (cfg.data.dir / "transactions.parquet").exists():
         raise ChurnModelError(f"no data in {str(cfg.data.dir)!r}: run `churnmodel data synth` "
                               "first, or pass --config with your own [data.transactions].")
-    from churnmodel.tracking import log_training, training_run
+    from churnmodel.tracking import log_training, preflight_store, training_run
+
+    _preflight_train(args, cfg)
+    if cfg.tracking.enabled and not args.no_track:
+        preflight_store(cfg)
 
     # the MLflow run opens first, so a training that fails is recorded as FAILED
     with training_run(cfg, cfg.tracking.enabled and not args.no_track) as run_id:
-        tables = _load_tables(cfg)
+        tables = _load_tables(cfg, for_training=True)
         result = train(tables, cfg, oracle=_oracle(cfg), progress=not args.quiet)
         metrics = result.metrics_json()
         model_dir = Path(cfg.output.model_dir)
@@ -143,7 +182,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"\nat-risk threshold p >= {sc['threshold']:.3f} ({sc['rule']}; flags "
               f"{sc['share']:.1%} of validation customers, campaign profit {sc['profit']:,.0f})"
               + (f" — {sc['note']}" if sc["note"] else ""))
-        if importance is not None:
+        if result.model.info.get("learnt_nothing"):
+            print(f"warning: {result.model.info['learnt_nothing']}")
+        if importance is not None and importance["mean_abs_shap"].sum() > 0:
             print("top drivers (mean |SHAP|): " + ", ".join(importance["feature"].head(5)))
         if result.test_drift is not None and result.split.step == "full":
             from churnmodel.drift import summary_line
@@ -171,6 +212,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_profile(args: argparse.Namespace) -> None:
     """The facts to check before modelling: history, arrivals, gaps, base rates, the ladder."""
+    from churnmodel import preflight
     from churnmodel.profiling import profile_history
 
     cfg = _config(args)
@@ -179,6 +221,7 @@ def cmd_profile(args: argparse.Namespace) -> None:
         from churnmodel.scoring import check_output_path
 
         out = check_output_path(args.out, args.overwrite, suffixes=(".json",))
+    preflight.table_sources(cfg)
     tables = _load_tables(cfg)
     prof = profile_history(tables, cfg, _as_of(args, tables))
     print(prof.text())
@@ -245,6 +288,17 @@ def _print_refit(result) -> None:
               "most; [features] exclude removes them if `churnmodel backtest` shows it helps.")
 
 
+def _preflight_train(args: argparse.Namespace, cfg: Config) -> None:
+    """Every place train reads and writes, checked before any data are read."""
+    from churnmodel import preflight
+
+    preflight.table_sources(cfg)
+    preflight.writable_dir(cfg.output.model_dir, "model directory",
+                           "--model-dir" if getattr(args, "model_dir", None) else
+                           "[output] model_dir")
+    preflight.writable_dir(cfg.output.report_dir, "report directory", "[output] report_dir")
+
+
 def _report_after_training(cfg: Config, tables, result, model_dir: Path) -> None:
     """Write reports/churn_report.html; a failing report must never fail a training run."""
     from churnmodel.report import REPORT_FILE, churn_report, write_report
@@ -289,20 +343,25 @@ def _scoring_model(args: argparse.Namespace, cfg: Config):
 
     source = args.model or cfg.output.model_dir
     if str(source).startswith(("models:/", "runs:/")):
-        from churnmodel.tracking import configure
+        from churnmodel.tracking import configure, preflight_store
 
+        preflight_store(cfg)
         configure(cfg)
     return load_churn_model(source)
 
 
 def cmd_score(args: argparse.Namespace) -> None:
+    from churnmodel import preflight
     from churnmodel.drift import against_model, summary_line
     from churnmodel.scoring import check_output_path, score_customers, write_table
 
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite)
     drift_out = _companion_output(out, "drift", "the feature drift table", args.overwrite)
+    preflight.table_sources(cfg)
     model = _scoring_model(args, cfg)
+    if model.info.get("learnt_nothing"):
+        print(f"warning: {model.info['learnt_nothing']}")
     tables = _load_tables(cfg)
     as_of = _as_of(args, tables)
     t0 = time.perf_counter()
@@ -343,8 +402,11 @@ def cmd_explain(args: argparse.Namespace) -> None:
 
     if args.n < 1:
         raise ChurnModelError(f"--n must be at least 1 (factors per direction), got {args.n}.")
+    from churnmodel import preflight
+
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite) if args.out else None
+    preflight.table_sources(cfg)
     model = _scoring_model(args, cfg)
     tables = _load_tables(cfg)
     as_of = _as_of(args, tables)
@@ -364,6 +426,8 @@ def cmd_explain(args: argparse.Namespace) -> None:
                 print(f"  {title}:")
                 for r in part.itertuples():
                     print(f"    {r.contribution:+.3f}  {r.sentence}")
+        for r in rows[rows["direction"] == "none"].itertuples():
+            print(f"  {r.sentence}")
     if out is not None:
         write_table(frame, out)
         print(f"wrote {out}")
@@ -380,7 +444,10 @@ def cmd_backtest(args: argparse.Namespace) -> None:
     if cfg.data.uses_default and not (cfg.data.dir / "transactions.parquet").exists():
         raise ChurnModelError(f"no data in {str(cfg.data.dir)!r}: run `churnmodel data synth` "
                               "first, or pass --config with your own [data.transactions].")
-    tables = _load_tables(cfg)
+    from churnmodel import preflight
+
+    preflight.table_sources(cfg)
+    tables = _load_tables(cfg, for_training=True)
     t0 = time.perf_counter()
     with _progress(args.folds, not args.quiet, "backtest folds") as bar:
         frame = backtest(tables, cfg, args.folds, args.step_months, oracle=_oracle(cfg),
@@ -436,6 +503,9 @@ def cmd_segment(args: argparse.Namespace) -> None:
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite)
     profiles_out = _companion_output(out, "clusters", "the cluster profiles", args.overwrite)
+    from churnmodel import preflight
+
+    preflight.table_sources(cfg)
     model = _segment_model(args, cfg)
     tables = _load_tables(cfg)
     as_of = _as_of(args, tables)
@@ -464,15 +534,23 @@ def cmd_segment(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from churnmodel import preflight
     from churnmodel.modeling.model import ChurnModel
     from churnmodel.report import REPORT_FILE, churn_report, render_in_chromium, write_report
 
     cfg = _config(args)
     model_dir = Path(args.model or cfg.output.model_dir)
-    model = ChurnModel.load(model_dir)
     out = Path(args.out) if args.out else Path(cfg.output.report_dir) / REPORT_FILE
     if out.suffix.lower() not in (".html", ".htm"):
         raise ChurnModelError(f"report {str(out)!r} must end in .html.")
+    if args.out:
+        preflight.writable_file(out, "report", "--out")
+    else:
+        preflight.writable_dir(out.parent, "report directory", "[output] report_dir")
+    if args.screenshot:
+        preflight.writable_file(args.screenshot, "screenshot", "--screenshot")
+    preflight.table_sources(cfg)
+    model = ChurnModel.load(model_dir)
     tables = _load_tables(cfg)
     as_of = _as_of(args, tables)
     t0 = time.perf_counter()
@@ -507,32 +585,34 @@ def _progress(total: int, enabled: bool, desc: str):
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    """Serve the registered champion (or a model directory) over REST on 127.0.0.1."""
-    import os
-    import shutil
+    """Serve the registered champion (or a model directory) over REST on 127.0.0.1.
+
+    The port and the model are checked first (one error line each); the server is MLflow's
+    scoring app behind churnmodel's request guard (:mod:`churnmodel.serving.app`).
+    """
     import subprocess
 
-    from churnmodel.tracking import configure
+    from churnmodel import preflight
+    from churnmodel.tracking import configure, preflight_store, resolve_served_model
 
     cfg = _config(args)
+    preflight.free_port(args.host, args.port)
+    preflight_store(cfg)
     uri = configure(cfg)
     model = args.model or f"models:/{cfg.tracking.model_name}@{cfg.tracking.alias}"
-    mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which("mlflow")
-    if mlflow_bin is None:
-        raise ChurnModelError("the `mlflow` command is not installed in this environment; "
-                              "run `make venv`.")
-    cmd = [mlflow_bin, "models", "serve", "-m", model, "--env-manager", "local",
-           "-h", args.host, "-p", str(args.port), "-w", str(args.workers)]
+    local = resolve_served_model(model, uri)
+    from mlflow.pyfunc import scoring_server
+
+    _, env = scoring_server.get_cmd(local, args.port, args.host, None, args.workers)
+    cmd = [sys.executable, "-m", "uvicorn", "--host", args.host, "--port", str(args.port),
+           "--workers", str(args.workers), "churnmodel.serving.app:app"]
     print(f"serving {model} (tracking {uri}) on http://{args.host}:{args.port}/invocations; "
           "Ctrl-C stops")
-    # mlflow starts uvicorn by name: the environment's bin directory must be on PATH
-    bindir = str(Path(sys.executable).parent)
-    env = dict(os.environ, MLFLOW_TRACKING_URI=uri,
-               PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    env = dict(env, MLFLOW_TRACKING_URI=uri)
     try:
         subprocess.run(cmd, env=env, check=True)
     except subprocess.CalledProcessError as exc:
-        raise ChurnModelError(f"mlflow models serve exited with status {exc.returncode}") from None
+        raise ChurnModelError(f"the REST server exited with status {exc.returncode}") from None
     except KeyboardInterrupt:
         pass
 
@@ -557,8 +637,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="data utilities").add_subparsers(dest="data_cmd", required=True)
     synth = data.add_parser("synth", help="generate the embedded synthetic data set")
     common(synth)
-    synth.add_argument("--customers", type=int, help="number of customers (default 20000)")
-    synth.add_argument("--seed", type=int, help="random seed (default 42)")
+    synth.add_argument("--customers", type=_int_in(SYNTH_MIN_CUSTOMERS, 100_000_000),
+                       help=f"number of customers (default 20000, at least {SYNTH_MIN_CUSTOMERS})")
+    synth.add_argument("--seed", type=_SEED, help="random seed (default 42)")
     synth.add_argument("--end", type=_parse_date, help="last day of the history (2025-12-31)")
     synth.add_argument("--out", help="output directory (default data/default, or data/SCENARIO)")
     synth.add_argument("--scenario", default="default",
@@ -569,7 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(tr)
     tr.add_argument("--as-of", type=_parse_date, help="ignore every event after this date "
                     "(backtesting); default: the latest event")
-    tr.add_argument("--seed", type=int, help="random seed (default from config: 42)")
+    tr.add_argument("--seed", type=_SEED, help="random seed (default from config: 42)")
     tr.add_argument("--model-dir", help="where to export the model (default models/churn)")
     tr.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     tr.set_defaults(func=cmd_train)
@@ -626,8 +707,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--model", help="MLflow model URI or exported directory "
                     "(default models:/<model_name>@champion)")
     sv.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    sv.add_argument("--port", type=int, default=5001, help="port (default 5001)")
-    sv.add_argument("--workers", type=int, default=1, help="server processes (default 1; each "
+    sv.add_argument("--port", type=_int_in(1, 65535), default=5001, help="port (default 5001)")
+    sv.add_argument("--workers", type=_int_in(1, 64), default=1, help="server processes (default 1; each "
                     "holds the model in memory)")
     sv.set_defaults(func=cmd_serve)
 
@@ -669,7 +750,10 @@ def main(argv: list[str] | None = None) -> int:
         from churnmodel.bench import main as bench_main
 
         return bench_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors (one line, status 2) and --help, also in process
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # MLflow's INFO lines and artifact progress bars would bury our own summary
     logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -688,6 +772,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(f"interrupted ({exc or 'Ctrl-C'}); no partial output was left behind", file=sys.stderr)
         return 130
+    except Exception as exc:  # the one boundary: pandas, pyarrow, DuckDB, OS, MLflow errors
+        if args.debug:
+            raise
+        print(f"error: {describe_failure(exc)}", file=sys.stderr)
+        return 2
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)

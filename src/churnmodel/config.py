@@ -22,7 +22,13 @@ from typing import Any
 from churnmodel.data.contracts import CONTRACTS
 from churnmodel.errors import ConfigError, nearest
 
-SOURCE_OPTIONS = ("path", "query", "sep", "encoding", "date_format")
+SOURCE_OPTIONS = ("path", "query", "sep", "encoding", "date_format", "na_values")
+
+# Seeds feed numpy's generators, which take 0 .. 2**32 - 1.
+SEED_RANGE = (0, 2**32 - 1)
+# Tracking URI schemes MLflow understands ("postgresql+psycopg2" counts as postgresql).
+TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql",
+                    "databricks", "databricks-uc", "uc")
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,11 @@ class TableSource:
     sep: str | None = None
     encoding: str | None = None
     date_format: str | None = None
+    na_values: tuple[str, ...] | None = None  # texts read as missing (ids: none by default)
+
+
+# the fewest customers the synthetic generator accepts
+SYNTH_MIN_CUSTOMERS = 10
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,13 @@ class SynthConfig:
     seed: int = 42
     end: str = "2025-12-31"
     years: int = 3
+
+    def __post_init__(self) -> None:
+        check_date("data.synthetic.end", self.end)
+        check_count("data.synthetic.customers", self.customers, SYNTH_MIN_CUSTOMERS)
+        check_seed("data.synthetic.seed", self.seed)
+        if not 1 <= self.years <= 20:
+            raise ConfigError(f"data.synthetic.years must be between 1 and 20, got {self.years}.")
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,9 @@ class TrainingConfig:
     holdout_share: float = 0.25
 
     def __post_init__(self) -> None:
+        check_seed("training.seed", self.seed)
+        if self.as_of is not None:
+            check_date("training.as_of", self.as_of)
         if self.n_cutoffs < 1:
             raise ConfigError(f"training.n_cutoffs must be at least 1, got {self.n_cutoffs}; "
                               "12 or more is usual.")
@@ -115,6 +136,11 @@ class FeatureConfig:
 
     builders: tuple[str, ...] = ("rfm", "satisfaction", "service", "profile")
     exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.builders:
+            raise ConfigError("features.builders is empty: name at least one, e.g. "
+                              "builders = [\"rfm\"].")
 
 
 @dataclass(frozen=True)
@@ -215,6 +241,7 @@ class SegmentConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
+        check_seed("segments.seed", self.seed)
         if not 2 <= self.k_min <= self.k_max:
             raise ConfigError(f"segments.k_min and k_max need 2 <= k_min <= k_max, got "
                               f"{self.k_min} and {self.k_max}.")
@@ -230,6 +257,65 @@ class TrackingConfig:
     experiment: str = "churnmodel"
     model_name: str = "churnmodel"
     alias: str = "champion"
+
+    def __post_init__(self) -> None:
+        if self.tracking_uri is not None:
+            problem = tracking_uri_problem(self.tracking_uri)
+            if problem:
+                raise ConfigError(f"tracking.tracking_uri {self.tracking_uri!r} {problem}.")
+
+
+def check_seed(where: str, seed: int) -> None:
+    """Seeds are integers in 0 .. 2**32 - 1 (what numpy's generators take)."""
+    lo, hi = SEED_RANGE
+    if not lo <= seed <= hi:
+        raise ConfigError(f"{where} must be between {lo} and {hi:,}, got {seed}.")
+
+
+def check_date(where: str, value: str) -> None:
+    """A YYYY-MM-DD date between 1900 and 2100 (what every table's dates are checked against)."""
+    import datetime
+
+    try:
+        day = datetime.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ConfigError(f"{where} must be a date written YYYY-MM-DD, got {value!r}.") from None
+    if not 1900 <= day.year <= 2100:
+        raise ConfigError(f"{where} must be between 1900-01-01 and 2100-12-31, got {value!r}.")
+
+
+def check_count(where: str, n: int, minimum: int, maximum: int = 100_000_000) -> None:
+    if not minimum <= n <= maximum:
+        raise ConfigError(f"{where} must be between {minimum:,} and {maximum:,}, got {n:,}.")
+
+
+def tracking_uri_problem(uri: str) -> str:
+    """What is wrong with an MLflow tracking URI (empty string when nothing is).
+
+    >>> tracking_uri_problem("sqllite:///mlflow.db")[:58]
+    "has an unknown scheme 'sqllite'; did you mean 'sqlite'? (u"
+    >>> tracking_uri_problem("sqlite:///mlflow.db")
+    ''
+    """
+    import difflib
+    import re
+
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", uri)
+    if not uri.strip():
+        return "is empty (use sqlite:///mlflow.db, a folder, or http(s)://host:port)"
+    if m is None or len(m.group(1)) == 1:  # no scheme (or a Windows drive): a local folder
+        return ""
+    scheme = m.group(1).lower()
+    if scheme.split("+")[0] not in TRACKING_SCHEMES:
+        close = difflib.get_close_matches(scheme, TRACKING_SCHEMES, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ";"
+        return (f"has an unknown scheme {scheme!r}{hint} (use sqlite:///mlflow.db, a folder, "
+                "http(s)://host:port or postgresql://...)")
+    if scheme == "sqlite" and not uri.startswith("sqlite:///"):
+        return "needs three slashes before the file: sqlite:///mlflow.db (or sqlite:////abs/path.db)"
+    if scheme in ("http", "https") and not re.match(r"^https?://[^/\s]+", uri):
+        return "has no host: use http://host:port"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -330,9 +416,15 @@ def _table_source(name: str, raw: Any, base: Path) -> TableSource:
     opts: dict[str, Any] = {}
     columns: dict[str, str] = {}
     for key, value in raw.items():
-        if key in SOURCE_OPTIONS:
+        if key == "na_values":
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                raise ConfigError(f"[data.{name}] na_values must be a list of strings, e.g. "
+                                  f'["NA", "NULL"]; got {value!r}.')
+            opts[key] = tuple(value)
+        elif key in SOURCE_OPTIONS:
             if not isinstance(value, str):
                 raise ConfigError(f"[data.{name}] {key} must be a string, got {value!r}.")
+            _check_source_option(name, key, value)
             opts[key] = value
         elif key in contract.columns:
             if not isinstance(value, str):
@@ -354,6 +446,37 @@ def _table_source(name: str, raw: Any, base: Path) -> TableSource:
     if path is not None:
         path = Path(path) if Path(path).is_absolute() else base / path
     return TableSource(path=path, columns=columns, **opts)
+
+
+def _check_source_option(table: str, key: str, value: str) -> None:
+    """sep, encoding and date_format are checked when read, not when pandas trips on them."""
+    where = f"[data.{table}] {key}"
+    if key == "sep" and len(value) != 1:
+        raise ConfigError(f"{where} must be one character (e.g. \";\", \"|\" or \"\\t\"), got "
+                          f"{value!r}; a multi-character separator is not supported.")
+    if key == "encoding":
+        import codecs
+        import encodings
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            known = sorted(set(encodings.aliases.aliases.values()) | {"utf-8", "latin-1"})
+            raise ConfigError(f"{where} {value!r} is not a known encoding."
+                              f"{nearest(value.lower().replace('-', '_'), known)} Use e.g. "
+                              "\"utf-8\", \"latin-1\" or \"cp1252\".") from None
+    if key == "date_format":
+        import datetime
+
+        if "%" not in value:
+            raise ConfigError(f"{where} {value!r} has no strptime code; use e.g. \"%d/%m/%Y\".")
+        try:
+            datetime.datetime.strptime("", value)
+        except ValueError as exc:
+            text = str(exc)
+            if "directive" in text or "stray %" in text:
+                raise ConfigError(f"{where} {value!r} is not a valid strptime format "
+                                  f"({text}); use codes such as %Y %m %d %H %M %S.") from None
 
 
 def config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> Config:

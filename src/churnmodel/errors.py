@@ -80,3 +80,41 @@ def nearest(word: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest choice, or an empty string."""
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return f" Did you mean '{match[0]}'?" if match else ""
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One ``error:`` line for an exception raised *below* churnmodel (pandas, pyarrow,
+    DuckDB, the OS, MLflow): what failed, on what the user gave, and the fix.
+
+    The CLI's last line of defence: the checks before the work are meant to catch these
+    first with a more precise message; this keeps a missed case to one line, not a
+    traceback.
+
+    >>> describe_failure(PermissionError(13, "Permission denied", "/srv/out.csv"))[:54]
+    "cannot write or read '/srv/out.csv': Permission denied"
+    """
+    kind = type(exc).__name__
+    module = type(exc).__module__.split(".")[0].lstrip("_")  # _duckdb -> duckdb
+    msg = one_line(exc)
+    if isinstance(exc, OSError):
+        name = exc.filename if exc.filename is not None else None
+        where = f" {str(name)!r}" if name is not None else ""
+        why = exc.strerror or msg
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return (f"cannot connect{where}: {why}. Fix: check the address (e.g. the tracking "
+                    "URI) and that the server runs")
+        return (f"cannot write or read{where}: {why}. Fix: check the path and its permissions, "
+                "or choose another place")
+    if isinstance(exc, RecursionError):
+        return (f"input nested too deeply to process ({msg}). Fix: flatten the input (tables "
+                "and JSON of plain rows)")
+    if isinstance(exc, MemoryError):
+        return "out of memory. Fix: use a smaller extract, or [training] max_customers_per_cutoff"
+    if module == "mlflow":
+        return (f"MLflow failed: {msg}. Fix: check the tracking URI (MLFLOW_TRACKING_URI or "
+                "[tracking] tracking_uri) and the model URI; rerun with --debug for details")
+    if module in ("pandas", "pyarrow", "duckdb", "numpy"):
+        return (f"{module} could not process the input ({kind}: {msg}). Fix: check the tables "
+                "and their [data.*] settings; rerun with --debug for details")
+    return (f"unexpected {kind}: {msg}. Fix: rerun with --debug for the traceback and report it "
+            "if the input looks right")

@@ -64,6 +64,11 @@ def driver_columns(n: int) -> list[str]:
             for part in ("feature", "value", "contribution", "sentence")]
 
 
+# What a customer's explanation says when no feature moves their risk at all.
+NO_DRIVER = ("No feature moves this customer's risk: the model gives every customer about the "
+             "same probability (it learnt nothing from these data).")
+
+
 def drivers(expl: Explanation, n: int = 3) -> pd.DataFrame:
     """The top ``n`` features pushing each customer's risk *up*, with a plain sentence.
 
@@ -81,9 +86,15 @@ def drivers(expl: Explanation, n: int = 3) -> pd.DataFrame:
     records = data.to_dict("records")
     out: dict[str, list] = {c: [] for c in driver_columns(n)}
     for i, rec in enumerate(records):
+        flat = not (vals[i] != 0).any()
         for k in range(n):
             pre = f"driver_{k + 1}_"
-            if k < n_eff and top[i, k] > 0:
+            if flat and k == 0:  # nothing to name, but never silence for a flagged customer
+                for part in ("feature", "value"):
+                    out[pre + part].append(None)
+                out[pre + "contribution"].append(0.0)
+                out[pre + "sentence"].append(NO_DRIVER)
+            elif k < n_eff and top[i, k] > 0:
                 f = names[order[i, k]]
                 v = rec[f]
                 out[pre + "feature"].append(f)
@@ -152,6 +163,14 @@ def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | s
     rows = []
     for i, cid in enumerate(X.index):
         vals = expl.values.iloc[i].to_numpy()
+        if not (vals != 0).any():  # a model without splits: say so rather than print nothing
+            rows.append({"customer_id": cid,
+                         "churn_probability": float(scored["churn_probability"].iloc[i]),
+                         "risk_band": str(scored["risk_band"].iloc[i]),
+                         "at_risk": bool(scored["at_risk"].iloc[i]),
+                         "direction": "none", "rank": 0, "feature": None, "value": None,
+                         "contribution": 0.0, "sentence": NO_DRIVER})
+            continue
         order = np.argsort(-vals, kind="stable")
         for direction, picks in (("up", [j for j in order if vals[j] > 0][:n]),
                                  ("down", [j for j in order[::-1] if vals[j] < 0][:n])):

@@ -106,6 +106,9 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, value: np.ndarray,
         row = curve.iloc[int(curve["profit"].to_numpy().argmax())]
         rule = (f"maximum campaign profit (offer cost {cfg.offer_cost:g}, acceptance "
                 f"{cfg.acceptance_rate:g})")
+    # ``p >= threshold`` flags every customer tied at the threshold, not just the first k:
+    # report the share, profit and count of what scoring will really flag
+    row = curve.iloc[int((curve["threshold"].to_numpy() >= row["threshold"]).sum()) - 1]
     out: dict[str, Any] = {
         "rule": rule, "threshold": float(row["threshold"]), "share": float(row["share"]),
         "profit": float(row["profit"]), "contacted": int(row["contacted"]),
@@ -223,6 +226,9 @@ def check_output_path(path: str | Path, overwrite: bool = False,
     if p.suffix.lower() not in suffixes:
         raise ChurnModelError(f"output {str(p)!r} must end in {' or '.join(suffixes)} (the format "
                               "follows the suffix).")
+    if p.is_dir():
+        raise ChurnModelError(f"output {str(p)!r} is a directory; give a file name such as "
+                              f"{str(p / ('scores' + p.suffix))!r}.")
     if p.exists() and not overwrite:
         raise ChurnModelError(f"output {str(p)!r} exists; pass --overwrite to replace it.")
     parent = p.parent if str(p.parent) else Path(".")

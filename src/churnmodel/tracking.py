@@ -28,19 +28,65 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnmodel.config import Config
+from churnmodel.config import Config, tracking_uri_problem
 from churnmodel.data.tables import Tables
+from churnmodel.errors import ChurnModelError, ConfigError, one_line
 
 DEFAULT_DB = "mlflow.db"
 
 
 def tracking_uri(cfg: Config) -> str:
+    """The tracking URI in force; a malformed one is a :class:`ConfigError` naming its source."""
     env = os.environ.get("MLFLOW_TRACKING_URI")
     if env:
+        problem = tracking_uri_problem(env)
+        if problem:
+            raise ConfigError(f"MLFLOW_TRACKING_URI {env!r} {problem}.")
         return env
     if cfg.tracking.tracking_uri:
         return cfg.tracking.tracking_uri
     return f"sqlite:///{Path.cwd() / DEFAULT_DB}"
+
+
+def uri_source(cfg: Config) -> str:
+    """Which setting chose the tracking URI, for messages."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return "MLFLOW_TRACKING_URI"
+    return "[tracking] tracking_uri" if cfg.tracking.tracking_uri else "the default store"
+
+
+def preflight_store(cfg: Config) -> str:
+    """Check the tracking store before any work (see :func:`churnmodel.preflight.tracking_store`)."""
+    from churnmodel.preflight import tracking_store
+
+    uri = tracking_uri(cfg)
+    tracking_store(uri, uri_source(cfg))
+    return uri
+
+
+def resolve_served_model(model: str, uri: str) -> str:
+    """The local directory of the model ``churnmodel serve`` will serve, or one error line.
+
+    ``models:/name@alias`` must exist in the registry at ``uri``; a directory must hold an
+    MLflow model (its ``MLmodel`` file).
+    """
+    if not model.startswith(("models:/", "runs:/")) and "://" not in model:
+        p = Path(model)
+        if (p / "mlflow_model" / "MLmodel").exists():
+            p = p / "mlflow_model"
+        if not (p / "MLmodel").exists():
+            what = "does not exist" if not p.exists() else "holds no MLflow model (no MLmodel file)"
+            raise ChurnModelError(f"model {model!r} (--model) {what}; pass an exported "
+                                  "models/<name>/mlflow_model directory or a models:/ URI.")
+        return str(p.resolve())
+    from mlflow.tracking.artifact_utils import _download_artifact_from_uri
+
+    try:
+        return _download_artifact_from_uri(model)
+    except Exception as exc:
+        raise ChurnModelError(f"model {model!r} cannot be loaded from the tracking store {uri!r} "
+                              f"({one_line(exc)[:300]}); run `churnmodel train` first, or pass "
+                              "--model with an existing model.") from None
 
 
 def configure(cfg: Config) -> str:
@@ -184,9 +230,16 @@ def training_run(cfg: Config, enabled: bool = True) -> Iterator[str | None]:
     import mlflow
 
     uri = configure(cfg)
-    with _store_lock(uri):
-        mlflow.set_experiment(cfg.tracking.experiment)
-        run = mlflow.start_run(run_name="train")
+    try:
+        with _store_lock(uri):
+            mlflow.set_experiment(cfg.tracking.experiment)
+            run = mlflow.start_run(run_name="train")
+    except ChurnModelError:
+        raise
+    except Exception as exc:  # a damaged store, an unreachable server: before any work
+        raise ChurnModelError(f"the tracking store {uri!r} ({uri_source(cfg)}) cannot be used: "
+                              f"{one_line(exc)[:300]}; fix or move it, set MLFLOW_TRACKING_URI "
+                              "to another store, or pass --no-track.") from None
     try:
         yield run.info.run_id
     except BaseException as exc:

@@ -44,6 +44,9 @@ def read_source(name: str, src: TableSource) -> pd.DataFrame:
     if not path.exists():
         raise DataError(name, None, f"file {str(path)!r} does not exist",
                         f"set [data.{name}] path to an existing CSV or Parquet file")
+    if path.is_dir():
+        raise DataError(name, None, f"path {str(path)!r} is a directory, not a file",
+                        f"set [data.{name}] path to the CSV or Parquet file inside it")
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         labels = [src.columns.get(c, c) for c in CONTRACTS[name].label_columns] if name in CONTRACTS else []
@@ -73,14 +76,32 @@ def read_parquet(path: Path, label_columns: Sequence[str] = ()) -> pd.DataFrame:
     return pd.read_parquet(path, read_dictionary=text or None)
 
 
+# pandas' default missing-value texts, minus the ones that are real ids ("NA", "NULL", ...):
+# in an id column only an empty field is missing unless [data.<table>] na_values says so.
+_ID_NA = ("",)
+
+
 def _read_csv(name: str, path: Path, src: TableSource) -> pd.DataFrame:
     id_col = src.columns.get("customer_id", "customer_id")
     # BOM-tolerant utf-8 by default; ids stay text so leading zeros survive.
     encoding = src.encoding or "utf-8-sig"
     sep = src.sep or ("\t" if path.suffix.lower() == ".tsv" else ",")
     try:
+        header = _csv_header(path, sep, encoding)
+        _refuse_repeated(name, header)
+        na: dict[str, list[str]] | None = None
+        keep_default = True
+        if id_col in header:  # the id column gets its own, narrower missing-value texts
+            from pandas._libs.parsers import STR_NA_VALUES
+
+            others = sorted(STR_NA_VALUES) + list(src.na_values or ())
+            na = {c: others for c in header if c != id_col}
+            na[id_col] = list(_ID_NA) + list(src.na_values or ())
+            keep_default = False
+        elif src.na_values:
+            na = {c: list(src.na_values) for c in header}
         df = pd.read_csv(path, sep=sep, encoding=encoding, dtype={id_col: str},
-                         low_memory=False)
+                         low_memory=False, na_values=na, keep_default_na=keep_default)
     except UnicodeDecodeError as exc:
         raise DataError(name, None, f"{str(path)!r} is not valid {encoding} ({exc.reason} at "
                         f"byte {exc.start})",
@@ -92,14 +113,37 @@ def _read_csv(name: str, path: Path, src: TableSource) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(name, None, f"{str(path)!r} is empty", "export the table with a header "
                         "row and at least one data row") from None
+    except (ValueError, LookupError) as exc:  # e.g. an option pandas refuses for this file
+        raise DataError(name, None, f"cannot read CSV {str(path)!r} with sep={sep!r}, "
+                        f"encoding={encoding!r} ({one_line(exc)})",
+                        f"check [data.{name}] sep and encoding") from None
     if df.shape[1] == 1 and sep == ",":
-        header = str(df.columns[0])
+        only = str(df.columns[0])
         for cand in (";", "\t", "|"):
-            if cand in header:
-                raise DataError(name, None, f"{str(path)!r} has a single column {header!r}: "
+            if cand in only:
+                raise DataError(name, None, f"{str(path)!r} has a single column {only!r}: "
                                 f"it looks delimited by {cand!r}",
                                 f"set [data.{name}] sep = {cand!r}")
     return df
+
+
+def _csv_header(path: Path, sep: str, encoding: str) -> list[str]:
+    """The header row exactly as written (pandas renames a repeated 'x' to 'x.1')."""
+    head = pd.read_csv(path, sep=sep, encoding=encoding, header=None, nrows=1, dtype=str,
+                       keep_default_na=False)
+    return [str(c) for c in head.iloc[0].tolist()] if len(head) else []
+
+
+def _refuse_repeated(name: str, header: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for c in header:
+        if c.strip() == "":  # unnamed columns (trailing commas of spreadsheet exports)
+            continue
+        if c in seen:
+            raise DataError(name, c, f"appears more than once in the header "
+                            f"({list(header).count(c)} times)",
+                            "rename or drop the repeated column so each name is used once")
+        seen.add(c)
 
 
 def apply_mapping(name: str, df: pd.DataFrame, columns: dict[str, str] | None) -> pd.DataFrame:
@@ -155,18 +199,33 @@ def parse_datetime(s: pd.Series, table: str, column: str,
         fractional = v % 1 != 0
         if fractional.any() and v.max() < 1e8:
             _bad_dates(table, column, s, fractional.reindex(s.index, fill_value=False), date_format)
-        if len(v) and v.between(*_YYYYMMDD).all():
-            parsed = pd.to_datetime(s.astype("Int64").astype("string"), format="%Y%m%d",
-                                    errors="coerce")
-        elif len(v) and (v > 1e8).all():
+        # each value is read the way most of the column reads (YYYYMMDD or epoch); the
+        # rest are the bad rows, counted and quoted (never a valid date of the majority)
+        ymd, epoch = s.between(*_YYYYMMDD), s > 1e8
+        if len(v) and ymd.sum() >= epoch.sum():
+            parsed = pd.to_datetime(s.where(ymd).astype("Int64").astype("string"),
+                                    format="%Y%m%d", errors="coerce")
+            if (parsed.isna() & notnull).any():
+                _bad_dates(table, column, s, parsed.isna() & notnull, date_format,
+                           "the other rows are YYYYMMDD dates; these are not (or fall outside "
+                           "19000101-21001231)")
+        elif len(v):
             unit = "ms" if v.max() > 1e11 else "s"
-            parsed = pd.to_datetime(s, unit=unit, errors="coerce")
+            parsed = pd.to_datetime(s.where(epoch), unit=unit, errors="coerce")
+            if (parsed.isna() & notnull).any():
+                _bad_dates(table, column, s, parsed.isna() & notnull, date_format,
+                           "the other rows are epoch timestamps; these are not")
         else:
             parsed = pd.Series(pd.NaT, index=s.index)
     else:
         text = s.astype("string").str.strip()
         if date_format is not None:
-            parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
+            try:
+                parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
+            except ValueError as exc:  # a directive pandas refuses even with errors="coerce"
+                raise DataError(table, column, f"cannot be read with date_format {date_format!r} "
+                                f"({one_line(exc)})", f"fix [data.{table}] date_format (strptime "
+                                "codes such as %d/%m/%Y)") from None
         elif text[notnull].str.fullmatch(r"\d{8}").all():
             parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce", utc=True)
         else:
@@ -218,17 +277,31 @@ def _one_format_for_all(text: pd.Series, notnull: pd.Series, iso: pd.Series, tab
 
 
 def _bad_dates(table: str, column: str, s: pd.Series, bad: pd.Series,
-               date_format: str | None) -> None:
+               date_format: str | None, context: str = "") -> None:
     hint = (f"the values do not match date_format {date_format!r}; fix the format"
             if date_format else
             f"use ISO dates (2025-03-31 or 2025-03-31T14:05:00), YYYYMMDD integers or epoch "
-            f"seconds, or set [data.{table}] date_format = \"%d/%m/%Y\" (strptime codes)")
+            f"seconds, or set [data.{table}] date_format = \"%d/%m/%Y\" (strptime codes); leave "
+            "unknown dates (sentinels such as 18991230) empty")
+    hint = f"{context}: fix or empty those rows, or " + hint if context else hint
     raise DataError(table, column, "has values that are not dates", hint,
                     n_rows=int(bad.sum()), example=s[bad].iloc[0])
 
 
+# Largest magnitude accepted in a numeric column: sums over a billion rows stay finite
+# and exact to the cent in float64 up to about 1e13; above 1e15 is an export error.
+MAX_ABS_NUMBER = 1e15
+
+
 def _numeric(df: pd.DataFrame, table: str, column: str, allow_null: bool) -> pd.Series:
     s = df[column]
+    if pd.api.types.is_bool_dtype(s) or (s.dtype == object and s.map(
+            lambda v: isinstance(v, bool | np.bool_)).any()):
+        flags = s.map(lambda v: isinstance(v, bool | np.bool_)) if s.dtype == object else s.notna()
+        raise DataError(table, column, "has true/false values where numbers belong",
+                        f"map [data.{table}] {column} to a numeric column (true/false is not "
+                        "an amount), or fix the rows", n_rows=int(flags.sum()),
+                        example=s[flags].iloc[0])
     num = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_numeric_dtype(s) else s
     num = num.astype("float64")
     not_number = num.isna() & s.notna()
@@ -246,6 +319,11 @@ def _numeric(df: pd.DataFrame, table: str, column: str, allow_null: bool) -> pd.
     if inf.any():
         raise DataError(table, column, "has infinite values", "fix or drop those rows",
                         n_rows=int(inf.sum()), example=float(num[inf].iloc[0]))
+    huge = (num.abs() > MAX_ABS_NUMBER).to_numpy()
+    if huge.any():
+        raise DataError(table, column, f"has values beyond +/-{MAX_ABS_NUMBER:.0e} (sums of them "
+                        "would overflow)", "fix those rows (an export error or a wrong unit)",
+                        n_rows=int(huge.sum()), example=s[huge].iloc[0])
     return num
 
 
@@ -339,25 +417,91 @@ def _check_rules(name: str, df: pd.DataFrame) -> None:
                             n_rows=int(dup.sum()), example=df.loc[dup, "customer_id"].iloc[0])
 
 
+def canonical_ids(s: pd.Series) -> pd.Series:
+    """Customer ids as the exact text a person would type, whatever the column's type.
+
+    Integers keep every digit (unsigned 64-bit ids above the int64 range included); whole
+    floats (an id column that went through a spreadsheet) lose their ``.0``; a text column
+    whose ids are *all* written as whole floats (``"100001.0"``) loses it too. Other text
+    is kept as it is, leading zeros included.
+
+    >>> canonical_ids(pd.Series([100001.0, 7.0])).tolist()
+    ['100001', '7']
+    >>> canonical_ids(pd.Series(["100001.0", "7.00"])).tolist()
+    ['100001', '7']
+    >>> canonical_ids(pd.Series(["007", "A1"])).tolist()
+    ['007', 'A1']
+    """
+    if pd.api.types.is_integer_dtype(s):
+        return s.astype("string")
+    if pd.api.types.is_float_dtype(s):
+        whole = (s % 1 == 0) & (s.abs() < 2**53)  # beyond 2**53 a float id is not exact
+        if whole.all():
+            return s.astype("int64").astype("string")
+        return s.astype("string")
+    txt = s.astype("string")
+    first = txt.dropna().head(1)
+    # the first id decides whether the (costly) whole-column test is worth running
+    if len(first) and re.fullmatch(r"\d+\.0+", str(first.iloc[0])) \
+            and txt.str.fullmatch(r"\d+\.0+").all():
+        return txt.str.replace(r"\.0+$", "", regex=True)
+    return txt
+
+
+def _as_int64(s: pd.Series) -> pd.Series | None:
+    """``s`` as int64 ids without a detour through text (20M ids: seconds saved), or None
+    when some id is not an integer that fits int64 exactly."""
+    if pd.api.types.is_integer_dtype(s):
+        if s.dtype == "uint64" and len(s) and s.max() > np.iinfo("int64").max:
+            return None  # would wrap negative
+        return s.astype("int64")
+    if pd.api.types.is_float_dtype(s):
+        return s.astype("int64") if ((s % 1 == 0) & (s.abs() < 2**53)).all() else None
+    txt = canonical_ids(s)
+    # leading zeros carry meaning in ids: keep those as text
+    return txt.astype("int64") if txt.str.fullmatch(r"0|[1-9]\d{0,17}").all() else None
+
+
 def _unify_ids(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Give customer_id one dtype everywhere: int64 if every table's ids are integers."""
-
-    def as_int(s: pd.Series) -> pd.Series | None:
-        if pd.api.types.is_integer_dtype(s):
-            return s.astype("int64")
-        if pd.api.types.is_float_dtype(s) and (s % 1 == 0).all():
-            return s.astype("int64")
-        if pd.api.types.is_string_dtype(s) or s.dtype == object:
-            txt = s.astype("string")
-            # leading zeros carry meaning in ids: keep those as text
-            if txt.str.fullmatch(r"0|[1-9]\d{0,17}").all():
-                return txt.astype("int64")
-        return None
-
-    ints = {k: as_int(v["customer_id"]) for k, v in frames.items()}
+    """Give customer_id one canonical form everywhere: int64 if every table's ids are
+    integers that fit (without leading zeros), else their exact text (:func:`canonical_ids`)."""
+    ints = {k: _as_int64(v["customer_id"]) for k, v in frames.items()}
     if all(v is not None for v in ints.values()):
         return {k: v.assign(customer_id=ints[k]) for k, v in frames.items()}
-    return {k: v.assign(customer_id=v["customer_id"].astype("string")) for k, v in frames.items()}
+    return {k: v.assign(customer_id=canonical_ids(v["customer_id"])) for k, v in frames.items()}
+
+
+# Below this share of matching rows a table barely joins: its features are mostly missing.
+JOIN_WARN_SHARE = 0.5
+
+
+def join_warnings(tables: Tables) -> list[str]:
+    """One line per table whose rows barely match a known customer (tables that do join
+    say nothing): the share, an unmatched id and a known one, so a format mismatch
+    (``100001.0`` against ``100001``, ``C-7`` against ``7``) shows at once."""
+    tx_ids = pd.Index(tables.transactions["customer_id"].unique())
+    known = tx_ids
+    if tables.customers is not None:
+        known = known.union(pd.Index(tables.customers["customer_id"].unique()))
+    checks = [(n, getattr(tables, n), known, "a known customer (transactions or customers)")
+              for n in ("feedback", "tickets") if getattr(tables, n) is not None]
+    if tables.customers is not None:
+        checks.append(("transactions", tables.transactions,
+                       pd.Index(tables.customers["customer_id"].unique()),
+                       "a row of the customers table"))
+    out = []
+    for name, df, ids, what in checks:
+        hit = df["customer_id"].isin(ids)
+        share = float(hit.mean()) if len(df) else 1.0
+        if share < JOIN_WARN_SHARE:
+            miss = df.loc[~hit, "customer_id"].iloc[0]
+            other = "customers" if name == "transactions" else "transactions"
+            example = ids[0] if name == "transactions" else tx_ids[0]
+            out.append(f"warning: only {share:.0%} of {name} rows ({int(hit.sum()):,} of "
+                       f"{len(df):,}) match {what}, e.g. {name} id {str(miss)!r} vs {other} "
+                       f"id {str(example)!r}: their features will be mostly missing; check that "
+                       "customer_id holds the same ids in both tables")
+    return out
 
 
 def tables_from_frames(

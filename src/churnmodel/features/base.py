@@ -60,6 +60,21 @@ def available_builders(tables: Tables, names: Sequence[str]) -> list[str]:
     return out
 
 
+def check_builders(tables: Tables, names: Sequence[str]) -> list[str]:
+    """:func:`available_builders`, refusing a list that builds nothing from ``tables``.
+
+    Training calls this first: otherwise the run fails later, blaming ``[features] exclude``,
+    a setting it never used.
+    """
+    out = available_builders(tables, names)
+    if names and not out:
+        lacking = "; ".join(f"{n} needs {' and '.join(REGISTRY[n].needs)}" for n in names)
+        raise ConfigError(f"[features] builders ({', '.join(names)}) build nothing from the "
+                          f"tables given ({', '.join(tables.names())}): {lacking}. Add \"rfm\" "
+                          "to builders, or configure the tables they need.")
+    return out
+
+
 def build_features(
     tables: Tables,
     cutoff: pd.Timestamp | str,

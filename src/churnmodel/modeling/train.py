@@ -27,6 +27,7 @@ from churnmodel.modeling.calibration import Calibrator
 from churnmodel.modeling.candidates import make_candidate
 from churnmodel.modeling.metrics import evaluate
 from churnmodel.modeling.model import ChurnModel
+from churnmodel.modeling.sanity import learnt_nothing
 from churnmodel.scoring import choose_threshold, customer_value
 from churnmodel.training_set import Split, cutoff_frame, training_set
 
@@ -259,6 +260,8 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
         "refit": refit_info,
         "best_iteration": shipped.n_rounds,
         "seed": tc.seed,
+        "learnt_nothing": learnt_nothing(yv, valid_pred["p"].to_numpy(),
+                                         valid_metrics[champion]["roc_auc"]),
         "skipped_candidates": skipped,
         "config": cfg.to_dict(),
         # what the scored population is compared with at scoring (churnmodel.drift): the
