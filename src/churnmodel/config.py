@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churnmodel.data.contracts import CONTRACTS
+from churnmodel.contracts import CONTRACTS
 from churnmodel.errors import ConfigError, nearest
 
 SOURCE_OPTIONS = ("path", "query", "sep", "encoding", "date_format")

@@ -6,8 +6,9 @@ The pieces, each usable on its own:
   ``value`` column, else net spend over a recent window);
 * :func:`profit_curve` / :func:`choose_threshold` — the retention-campaign economics on
   the validation cutoff that fix the ``at_risk`` probability threshold at training;
-* :func:`score_frame` — probabilities, risk bands, at-risk flags and drivers for a feature
-  frame (what the MLflow pyfunc and the REST server return);
+* :func:`score_frame` — probabilities, risk bands, at-risk flags (:mod:`churnmodel.risk`)
+  and drivers (:mod:`churnmodel.explain`) for a feature frame (what the MLflow pyfunc and
+  the REST server return);
 * :func:`score_customers` — everything above for every customer active at a date;
 * :func:`check_output_path` / :func:`write_table` — safe, atomic output files.
 """
@@ -15,7 +16,7 @@ The pieces, each usable on its own:
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,12 +26,17 @@ import pandas as pd
 from churnmodel.config import ScoringConfig
 from churnmodel.data.tables import Tables, day_end
 from churnmodel.errors import ChurnModelError
+from churnmodel.explain import driver_columns, drivers
+from churnmodel.explain import explain as explain_rows
 from churnmodel.files import atomic_write, remove_stale_temp_files
+from churnmodel.risk import risk_band, risk_frame
 
 if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
 
 SUFFIXES = (".csv", ".parquet")
+__all__ = ["SUFFIXES", "check_output_path", "choose_threshold", "customer_value", "profit_curve",
+           "risk_band", "score_customers", "score_frame", "write_table"]
 
 
 # --- value and campaign economics ---------------------------------------------------------
@@ -118,19 +124,6 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, value: np.ndarray,
     return out
 
 
-def risk_band(p: np.ndarray | pd.Series, edges: Sequence[float]) -> pd.Categorical:
-    """Bands of churn probability: ``low | medium | high | very high`` for three edges.
-
-    >>> list(risk_band(np.array([0.1, 0.2, 0.6, 0.95]), (0.2, 0.5, 0.8)))
-    ['low', 'medium', 'high', 'very high']
-    """
-    names = {1: ["low", "high"], 2: ["low", "medium", "high"],
-             3: ["low", "medium", "high", "very high"]}.get(
-        len(edges), [f"band {i + 1}" for i in range(len(edges) + 1)])
-    codes = np.searchsorted(np.asarray(edges, dtype=float), np.asarray(p, dtype=float), side="right")
-    return pd.Categorical.from_codes(codes, categories=names, ordered=True)
-
-
 # --- scoring --------------------------------------------------------------------------
 
 def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
@@ -140,15 +133,9 @@ def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
     Uses the threshold and bands fixed at training (``model.info["scoring"]``), so every
     path that scores (batch, pyfunc, REST) flags the same customers.
     """
-    from churnmodel.explain import driver_columns, drivers
-    from churnmodel.explain import explain as explain_rows
-
     sc = model.info.get("scoring", {})
     n = sc.get("n_drivers", 3) if n_drivers is None else n_drivers
-    p = model.predict_proba(X)
-    out = pd.DataFrame({"churn_probability": p}, index=X.index)
-    out["risk_band"] = risk_band(p, sc.get("risk_bands", (0.2, 0.5, 0.8)))
-    out["at_risk"] = p >= sc.get("threshold", 0.5)
+    out = risk_frame(model, X)
     cols = driver_columns(n)
     if explain and n > 0:
         flagged = X[out["at_risk"].to_numpy()]
