@@ -362,8 +362,8 @@ def _matrix_text(matrix: pd.DataFrame) -> str:
 
 
 def cmd_segment(args: argparse.Namespace) -> None:
-    from churnmodel.report import customer_segments, segment_overview
-    from churnmodel.scoring import check_output_path, write_table
+    from churnmodel.scoring import check_output_path, customer_segments, write_table
+    from churnmodel.segmentation import segment_overview
 
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite)

@@ -10,6 +10,9 @@ The pieces, each usable on its own:
   and drivers (:mod:`churnmodel.explain`) for a feature frame (what the MLflow pyfunc and
   the REST server return);
 * :func:`score_customers` — everything above for every customer active at a date;
+* :func:`customer_segments` — the segments of :mod:`churnmodel.segmentation` (RFM, clusters,
+  NPS, risk x value) of every customer active at a date, scored with the model when given:
+  what ``churnmodel segment`` writes and the report's segment tables are made of;
 * :func:`check_output_path` / :func:`write_table` — safe, atomic output files.
 """
 
@@ -17,15 +20,16 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from churnmodel.config import ScoringConfig
+from churnmodel.config import Config, ScoringConfig
 from churnmodel.data.tables import Tables, day_end
-from churnmodel.errors import ChurnModelError
+from churnmodel.errors import ChurnModelError, DataError
 from churnmodel.explain import driver_columns, drivers
 from churnmodel.explain import explain as explain_rows
 from churnmodel.files import atomic_write, remove_stale_temp_files
@@ -33,10 +37,12 @@ from churnmodel.risk import risk_band, risk_frame
 
 if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
+    from churnmodel.segmentation import ClusterResult
 
 SUFFIXES = (".csv", ".parquet")
-__all__ = ["SUFFIXES", "check_output_path", "choose_threshold", "customer_value", "profit_curve",
-           "risk_band", "score_customers", "score_frame", "write_table"]
+__all__ = ["SUFFIXES", "Segments", "check_output_path", "choose_threshold", "customer_segments",
+           "customer_value", "profit_curve", "risk_band", "score_customers", "score_frame",
+           "write_table"]
 
 
 # --- value and campaign economics ---------------------------------------------------------
@@ -180,6 +186,66 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
         scored.insert(5, "rfm_segment", rfm_scores(X)["rfm_segment"].reindex(X.index).to_numpy())
     scored = scored.sort_values("churn_probability", ascending=False, kind="stable")
     return scored.reset_index(names="customer_id")
+
+
+# --- segments of every customer at a date ------------------------------------------
+
+@dataclass(frozen=True)
+class Segments:
+    """Every segmentation of the customers active at ``as_of`` (:func:`customer_segments`).
+
+    ``features``: the feature frame (one row per customer); ``table``: the
+    :func:`~churnmodel.segmentation.segment_table` plus ``value`` (what keeping the
+    customer is worth, :func:`customer_value`); ``clusters``: the
+    behavioural clusters and their profiles; ``matrix``: the nine-cell risk x value summary
+    and ``scores``: probabilities, at-risk flags and drivers (both ``None`` without a model).
+    """
+
+    as_of: pd.Timestamp
+    features: pd.DataFrame
+    table: pd.DataFrame
+    clusters: ClusterResult
+    matrix: pd.DataFrame | None = None
+    scores: pd.DataFrame | None = None
+
+
+def customer_segments(tables: Tables, as_of: pd.Timestamp | str, cfg: Config,
+                      model: ChurnModel | None = None, explain: bool = False) -> Segments:
+    """RFM segments, clusters, NPS groups and (with ``model``) risk x value at ``as_of``.
+
+    With a model, features are the model's own (:meth:`ChurnModel.features`) and scored
+    with it (:func:`score_frame`; ``explain`` adds drivers for the
+    customers at risk). Without one, every configured builder whose tables are present
+    builds the features of the customers active at ``as_of``. Only events dated on or
+    before ``as_of`` are seen.
+    """
+    from churnmodel.features import available_builders
+    from churnmodel.segmentation import behaviour_clusters, risk_value_matrix, segment_table
+    from churnmodel.training_set import cutoff_frame
+
+    as_of = pd.Timestamp(as_of).normalize()
+    if model is not None:
+        X = model.features(tables, as_of)
+    else:
+        builders = available_builders(tables, cfg.features.builders)
+        X = cutoff_frame(tables.until(as_of), as_of, builders, cfg.labels.horizon_days,
+                         cfg.labels.activity_lookback_days, with_labels=False).droplevel("cutoff")
+    if len(X) == 0:
+        raise DataError("transactions", "ts", f"has no customer active at {as_of.date()} (a purchase "
+                        f"in the {cfg.labels.activity_lookback_days} days up to it)",
+                        "pick an --as-of date inside the history")
+    value = customer_value(tables, as_of, X.index, cfg.scoring.value_window_days)
+    scores = matrix = p = None
+    if model is not None:
+        scores = score_frame(model, X, explain=explain)
+        p = scores["churn_probability"]
+    clusters = behaviour_clusters(X if p is None else X.assign(churn_probability=p), cfg.segments)
+    table = segment_table(X, p, value, cfg.segments, clusters)
+    if p is None:
+        table["value"] = value.astype("float64")
+    else:
+        matrix = risk_value_matrix(p, value)[1]
+    return Segments(as_of, X, table, clusters, matrix, scores)
 
 
 # --- output files ---------------------------------------------------------------------

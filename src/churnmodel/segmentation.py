@@ -4,6 +4,10 @@ Every function takes a feature frame at one cutoff (one row per customer, index
 ``customer_id``, the columns of the feature builders; a ``(cutoff, customer_id)`` frame
 from :func:`churnmodel.training_set.cutoff_frame` with a single cutoff is accepted too)
 and returns per-customer columns or a summary. Nothing is read, written or printed.
+:func:`segment_overview` sums a segment table per segment; :func:`segment_metrics` measures
+the model's ranking within each segment at a labelled cutoff (where it is weak). Running
+all of it on the customers active at a date, with the model's scores, is
+:func:`churnmodel.scoring.customer_segments`.
 
 RFM segments
 ------------
@@ -38,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -51,7 +55,12 @@ from churnmodel.config import SegmentConfig
 from churnmodel.errors import ConfigError, DataError, nearest
 from churnmodel.features.satisfaction import NPS_GROUPS, nps_group
 
+if TYPE_CHECKING:
+    from churnmodel.data.tables import Tables
+    from churnmodel.modeling.model import ChurnModel
+
 TABLE = "features"
+MIN_SEGMENT_CUSTOMERS = 20  # fewer test customers than this: no per-segment AUC (too noisy to read)
 
 
 class RfmRule(NamedTuple):
@@ -572,3 +581,64 @@ def _require(feats: pd.DataFrame, columns: Sequence[str], fix: str) -> None:
     for c in columns:
         if c not in feats.columns:
             raise DataError(TABLE, c, "is missing", fix)
+
+
+# ------------------------------------------------------------------ summaries and quality
+
+def segment_overview(table: pd.DataFrame, by: str = "rfm_segment") -> pd.DataFrame:
+    """:func:`segment_summary` plus expected value at risk per segment.
+
+    ``expected_value_at_risk`` is the sum of probability x value (with a churn probability).
+    """
+    out = segment_summary(table, by)
+    if "churn_probability" in table.columns and "value" in table.columns:
+        evr = (table["churn_probability"] * table["value"]).groupby(table[by], observed=False).sum()
+        out["expected_value_at_risk"] = evr.reindex(out.index).fillna(0.0)
+    return out
+
+
+def segment_metrics(model: ChurnModel, tables: Tables, cutoff: pd.Timestamp | str,
+                    min_customers: int = MIN_SEGMENT_CUSTOMERS) -> pd.DataFrame:
+    """How well the model ranks churners within each RFM segment and NPS group at ``cutoff``.
+
+    The population, features and labels are those of training (active at ``cutoff``,
+    labels from the ``horizon_days`` after it: :func:`~churnmodel.labels.churn_labels`), so
+    with the test cutoff of ``metrics.json`` the "all customers" row repeats the test ROC
+    AUC. ``tables`` must reach the end of the label window.
+
+    Returns one row per group: ``grouping, segment, customers, churn_rate,
+    mean_probability, roc_auc, note``. A segment whose customers all churned (or none did)
+    has no AUC (the note says so), nor has one with fewer than ``min_customers``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from churnmodel.labels import churn_labels
+
+    cutoff = pd.Timestamp(cutoff).normalize()
+    X = model.features(tables, cutoff)
+    y = churn_labels(tables, cutoff, X.index, model.horizon_days).astype("float64")
+    p = pd.Series(model.predict_proba(X), index=X.index)
+    groups: list[tuple[str, pd.Series]] = [("all customers", pd.Series("all", index=X.index))]
+    groups.append(("RFM segment", rfm_scores(X)["rfm_segment"]))
+    if "nps_last" in X.columns or "nps_mean" in X.columns:
+        groups.append(("NPS group", nps_groups(X)))
+    rows = []
+    for grouping, seg in groups:
+        levels = seg.cat.categories if isinstance(seg.dtype, pd.CategoricalDtype) else seg.unique()
+        for level in levels:
+            mask = (seg == level).to_numpy()
+            n = int(mask.sum())
+            if n == 0:
+                continue
+            yy, pp = y.to_numpy()[mask], p.to_numpy()[mask]
+            auc, note = np.nan, ""
+            if yy.min() == yy.max():
+                note = f"one class only ({'all churned' if yy[0] else 'nobody churned'}): no AUC"
+            elif n < min_customers:
+                note = f"fewer than {min_customers} customers: no AUC"
+            else:
+                auc = float(roc_auc_score(yy, pp))
+            rows.append({"grouping": grouping, "segment": str(level), "customers": n,
+                         "churn_rate": float(yy.mean()), "mean_probability": float(pp.mean()),
+                         "roc_auc": auc, "note": note})
+    return pd.DataFrame(rows)
