@@ -195,7 +195,7 @@ class Segments:
     """Every segmentation of the customers active at ``as_of`` (:func:`customer_segments`).
 
     ``features``: the feature frame (one row per customer); ``table``: the
-    :func:`~churnmodel.segmentation.segment_table` plus ``value`` (what keeping the
+    :func:`~churnmodel.segmentation.segment_table` with ``customer_value`` (what keeping the
     customer is worth, :func:`customer_value`); ``clusters``: the
     behavioural clusters and their profiles; ``matrix``: the nine-cell risk x value summary
     and ``scores``: probabilities, at-risk flags and drivers (both ``None`` without a model).
@@ -242,7 +242,7 @@ def customer_segments(tables: Tables, as_of: pd.Timestamp | str, cfg: Config,
     clusters = behaviour_clusters(X if p is None else X.assign(churn_probability=p), cfg.segments)
     table = segment_table(X, p, value, cfg.segments, clusters)
     if p is None:
-        table["value"] = value.astype("float64")
+        table["customer_value"] = value.astype("float64")
     else:
         matrix = risk_value_matrix(p, value)[1]
     return Segments(as_of, X, table, clusters, matrix, scores)

@@ -40,9 +40,9 @@ CURVE_PLOTS = (
     ("gains_lift.png", "Cumulative gains and lift"),
     ("profit_curve.png", "Retention-campaign profit curve (validation cutoff) and the at-risk threshold"),
 )
+# capture@10% is not shown: it is always lift@10% x 0.1, a second name for the same number.
 METRIC_COLUMNS = (("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"), ("brier", "Brier"),
-                  ("log_loss", "log loss"), ("lift_top_decile", "lift@10%"),
-                  ("capture_top_decile", "capture@10%"))
+                  ("log_loss", "log loss"), ("lift_top_decile", "lift@10%"))
 
 
 @dataclass
@@ -97,7 +97,7 @@ def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str 
     if "threshold" not in sc:
         notes["headline"].append("this model has no trained at-risk threshold; p >= 0.5 is used. "
                                  "Retrain to fix it on the campaign profit curve.")
-    value = segs.table["value"]
+    value = segs.table["customer_value"]
     at_risk = scores["at_risk"].to_numpy()
     evr = scores["churn_probability"] * value
     m = metrics_json.get("model", {})
@@ -153,7 +153,8 @@ def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str 
                        segment_metrics=seg_metrics, coverage=data_coverage(tables),
                        training=training, notes=notes,
                        drift=measured[0] if measured else None,
-                       drift_cutoff=measured[1] if measured else None)
+                       drift_cutoff=measured[1] if measured else None,
+                       currency=cfg.scoring.currency)
 
 
 def top_drivers(scores: pd.DataFrame, n: int = 10) -> pd.DataFrame:
@@ -239,7 +240,7 @@ def metrics_frame(metrics_json: Mapping[str, Any]) -> pd.DataFrame:
     """``metrics.json`` as a table: the champion, each baseline and the oracle, one row each.
 
     The first column (named ``""``) says which; then ``roc_auc, pr_auc, brier, log_loss,
-    lift_top_decile, capture_top_decile``.
+    lift_top_decile``.
     """
     rows: list[dict[str, Any]] = []
     if "model" in metrics_json:

@@ -91,12 +91,12 @@ def _isna(v: Any) -> bool:
 
 def table(df: pd.DataFrame, fmt: Mapping[str, str | Fmt] | None = None,
           rename: Mapping[str, str] | None = None, row_class: Sequence[str] | None = None,
-          wrap: Sequence[str] = (), currency: str = "") -> Markup:
+          wrap: Sequence[str] = (), currency: str = "", cls: str = "") -> Markup:
     """An HTML table: numbers right-aligned, every cell escaped.
 
     ``fmt`` maps a column to a formatter (see :func:`_formatter`); other numbers get three
     decimals. ``rename`` gives columns their header text; ``row_class`` a CSS class per
-    row; ``wrap`` the columns whose text may wrap.
+    row; ``wrap`` the columns whose text may wrap; ``cls`` a CSS class for the table.
     """
     fmts = {str(c): _formatter(f, currency) for c, f in (fmt or {}).items()}
     rename = rename or {}
@@ -113,7 +113,8 @@ def table(df: pd.DataFrame, fmt: Mapping[str, str | Fmt] | None = None,
             cells.append(f'<td class="{cls}">{escape(text)}</td>' if cls else f"<td>{escape(text)}</td>")
         rc = f' class="{escape(row_class[i])}"' if row_class and row_class[i] else ""
         body.append(f"<tr{rc}>{''.join(cells)}</tr>")
-    return Markup(f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+    table_tag = f'<table class="{escape(cls)}">' if cls else "<table>"
+    return Markup(f'<div class="scroll">{table_tag}<thead><tr>{head}</tr></thead>'
                   f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
@@ -145,8 +146,6 @@ def render_html(report: ChurnReport, template: str = TEMPLATE) -> str:
     return environment().get_template(template).render(
         r=report, sections=SECTION_IDS, metric_names=dict(METRIC_COLUMNS),
         metric_fmt={c: ".4f" for c, _ in METRIC_COLUMNS}, summary_fmt=SUMMARY_FMT,
-        summary_names=SUMMARY_NAMES, profile_names={"mean_probability": "mean churn probability",
-                                                    **SUMMARY_NAMES},
         drift_line=drift.summary_line,
         **page_tables(report))
 
@@ -155,22 +154,34 @@ def render_html(report: ChurnReport, template: str = TEMPLATE) -> str:
 
 SUMMARY_FMT: dict[str, str] = {"share": "pct", "mean_probability": ".3f", "churn_rate": "pct",
                                "total_value": "int", "expected_value_at_risk": "int", "customers": "int"}
-SUMMARY_NAMES = {"mean_probability": "mean churn probability", "total_value": "value",
-                 "expected_value_at_risk": "expected value at risk", "churn_rate": "churn rate"}
+
+
+def summary_names(currency: str = "") -> dict[str, str]:
+    """Column headers of the segment summaries; money columns name the currency if any."""
+    unit = f" ({currency})" if currency else ""
+    return {"mean_probability": "mean churn probability", "total_value": f"value{unit}",
+            "expected_value_at_risk": f"expected value at risk{unit}", "churn_rate": "churn rate"}
 
 
 def page_tables(report: ChurnReport) -> dict[str, Any]:
     """The tables the page derives from the report (segment overviews, the matrix by cell)."""
-    from churnmodel.segmentation import BANDS, segment_overview
+    from churnmodel.features import catalog
+    from churnmodel.segmentation import BANDS, PROFILE_EXTRA_COLUMNS, segment_overview
 
     s = report.segments
     t, cl = s.table, s.clusters
+    names = summary_names(report.currency)
+    features = [c for c in cl.profiles.columns if c in cl.columns or c in PROFILE_EXTRA_COLUMNS]
     out: dict[str, Any] = {
+        "summary_names": names,
         "rfm": segment_overview(t, "rfm_segment").reset_index().rename(
             columns={"rfm_segment": "RFM segment"}),
         "profiles": cl.profiles.reset_index(),
-        "profile_fmt": {**{c: ",.1f" for c in cl.columns}, **SUMMARY_FMT, "size": "int",
-                        "mean_csat": ".2f", "mean_nps": ".1f"},
+        "profile_fmt": {**{c: ",.1f" for c in features}, **SUMMARY_FMT, "size": "int",
+                        "csat_mean": ".2f", "nps_mean": ".1f"},
+        # the catalogue's plain names, not the column names (trend_90d)
+        "profile_names": {"mean_probability": "mean churn probability", **names,
+                          **{c: catalog.label(c) for c in features}},
         "silhouette": ", ".join(f"k={k}: {v:.3f}" for k, v in cl.silhouette.items()),
         "nps": None, "bands": BANDS, "cells": {}, "by_action": None,
     }
