@@ -17,6 +17,7 @@ each stage as a separate figure, each in a fresh process so that its peak memory
 ``explain_top10``      the same for the riskiest 10% of the customers scored
 ``score_e2e``          ``churnmodel score`` end to end: load, features, predict, drivers, write
 ``write``              writing the scored table (Parquet, the default; CSV as an extra figure)
+``rest``               (on request) ``churnmodel serve`` and the bare booster under REST load
 =====================  ========================================================================
 
 Figures per stage: wall seconds of the stage itself (its input is loaded before the clock
@@ -38,7 +39,8 @@ The rooms: :mod:`~churnmodel.bench.job` (what one stage process is told),
 :mod:`~churnmodel.bench.stages` (the measured work), :mod:`~churnmodel.bench.runner` (a fresh
 process per stage, its seconds and peak memory), :mod:`~churnmodel.bench.data` (the cached
 synthetic data), :mod:`~churnmodel.bench.compare` (engines compared, memory slope, targets,
-machine facts), :mod:`~churnmodel.bench.printing` (the table) and
+machine facts), :mod:`~churnmodel.bench.rest` (the optional REST stage: ``churnmodel
+serve`` under load against the bare booster), :mod:`~churnmodel.bench.printing` (the table) and
 :mod:`~churnmodel.bench.command` (options and the run).
 """
 
@@ -57,9 +59,12 @@ from churnmodel.bench.compare import (
 from churnmodel.bench.data import data_cached, data_dir, ensure_data
 from churnmodel.bench.job import TABLES, Job
 from churnmodel.bench.printing import format_report
+from churnmodel.bench.rest import rest_targets
 from churnmodel.bench.runner import Runner
 from churnmodel.bench.stages import (
+    ALL_STAGES,
     LABELS,
+    OPTIONAL_STAGES,
     RAW_COLUMNS,
     RAW_DUCKDB_RFM,
     STAGES,
@@ -68,8 +73,8 @@ from churnmodel.bench.stages import (
     resolve_stages,
 )
 
-__all__ = ["DEFAULT_CAP", "LABELS", "LIBRARIES", "RAW_COLUMNS", "RAW_DUCKDB_RFM", "STAGES", "TABLES",
-           "TARGETS", "Job", "Runner", "Target", "build_parser", "busy_machine", "check_targets",
-           "compare_frames", "comparisons", "data_cached", "data_dir", "ensure_data", "format_report",
-           "machine_facts", "main", "memory_scaling", "raw_duckdb_rfm", "raw_duckdb_sql",
-           "resolve_stages", "run_bench"]
+__all__ = ["ALL_STAGES", "DEFAULT_CAP", "LABELS", "LIBRARIES", "OPTIONAL_STAGES", "RAW_COLUMNS",
+           "RAW_DUCKDB_RFM", "STAGES", "TABLES", "TARGETS", "Job", "Runner", "Target", "build_parser",
+           "busy_machine", "check_targets", "compare_frames", "comparisons", "data_cached", "data_dir",
+           "ensure_data", "format_report", "machine_facts", "main", "memory_scaling", "raw_duckdb_rfm",
+           "raw_duckdb_sql", "resolve_stages", "rest_targets", "run_bench"]

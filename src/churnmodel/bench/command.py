@@ -14,8 +14,9 @@ from churnmodel.bench.compare import busy_machine, check_targets, comparisons, m
 from churnmodel.bench.data import data_dir, ensure_data
 from churnmodel.bench.job import Job
 from churnmodel.bench.printing import format_report
+from churnmodel.bench.rest import CLIENTS, ROWS_PER_REQUEST, WORKERS
 from churnmodel.bench.runner import Runner, json_default
-from churnmodel.bench.stages import STAGES, resolve_stages
+from churnmodel.bench.stages import ALL_STAGES, STAGES, resolve_stages
 
 # Training rows: a sample of this many active customers per cutoff (at 1M customers about
 # 700k are active at each cutoff; uncapped, LightGBM alone would take well over 10 minutes).
@@ -64,9 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bench/results.json", help="results JSON (default bench/results.json)")
     p.add_argument("--data-cache", default="bench/data",
                    help="where generated data are cached, per size and seed (default bench/data)")
-    p.add_argument("--stages", nargs="+", choices=(*STAGES, "none"), metavar="STAGE",
-                   help=f"stages to run (default all; needed inputs are added; 'none' with --scaling or "
-                        f"--cap-study runs only those): {', '.join(STAGES)}")
+    p.add_argument("--stages", nargs="+", choices=(*ALL_STAGES, "none"), metavar="STAGE",
+                   help=f"stages to run (default all but rest; needed inputs are added; 'none' with "
+                        f"--scaling or --cap-study runs only those): {', '.join(ALL_STAGES)}")
+    p.add_argument("--rest", action="store_true",
+                   help="also run the rest stage: churnmodel serve and the bare LightGBM booster "
+                        f"(mlflow models serve) with {' and '.join(map(str, WORKERS))} workers, "
+                        f"{'/'.join(map(str, ROWS_PER_REQUEST))}-row requests from "
+                        f"{', '.join(map(str, CLIENTS))} clients on 127.0.0.1 (--stages rest: only it)")
+    p.add_argument("--rest-seconds", type=float, default=8.0, metavar="S",
+                   help="rest stage: seconds per server x request size x clients (default 8)")
     p.add_argument("--max-customers-per-cutoff", type=_cap, default=DEFAULT_CAP, metavar="N|none",
                    help="customers sampled per cutoff in training_set and train ([training] "
                         f"max_customers_per_cutoff; default {DEFAULT_CAP}, which keeps training at 1M "
@@ -112,9 +120,12 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         say(f"  using cached data in {d}")
     stages: dict[str, dict[str, Any]] = {}
     requested = [s for s in (args.stages or STAGES) if s != "none"]
+    if args.rest and "rest" not in requested:
+        requested.append("rest")
     for stage in resolve_stages(requested, d) if requested else []:
         job = Job(stage, stage, str(d), args.customers, args.seed, config=args.config,
-                  cap=args.max_customers_per_cutoff if stage in ("training_set", "train") else None)
+                  cap=args.max_customers_per_cutoff if stage in ("training_set", "train") else None,
+                  rest_seconds=args.rest_seconds)
         stages[stage] = runner.run(job, verbose)
     results: dict[str, Any] = {
         "churnmodel_bench": 1, "started": started.isoformat(timespec="seconds"),

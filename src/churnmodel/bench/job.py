@@ -20,6 +20,7 @@ class Job:
     cap: int | None = None
     candidates: tuple[str, ...] | None = None
     config: str | None = None  # a TOML config for labels, training, model and scoring settings
+    rest_seconds: float = 8.0  # the REST stage: at most this long per server x size x clients
 
     @property
     def raw(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from churnmodel.bench.compare import GIB, TARGETS, Target
+from churnmodel.bench.rest import format_rest
 from churnmodel.bench.stages import LABELS
 
 
@@ -86,6 +87,9 @@ def format_report(res: dict[str, Any]) -> str:
         lines.append(f"  training: champion {tr['champion']}, test ROC AUC "
                      + ", ".join(f"{k} {v:.4f}" for k, v in tr["test_roc_auc"].items())
                      + f"; {tr['rows']:,} training rows, cap per cutoff: {capped or 'none'}")
+    rest = res["stages"].get("rest", {})
+    if rest.get("cells"):
+        lines += ["", *format_rest(rest)]
     for name in ("scaling", "cap_study"):
         if res.get(name):
             lines += ["", _format_extra(name, res[name])]

@@ -29,6 +29,9 @@ FAMILY_TABLE = {"rfm": "transactions", "satisfaction": "feedback", "service": "t
                 "profile": "customers"}
 STAGES = ("load", *(f"features_{f}" for f in FAMILIES), "features_all", "rfm_pandas", "rfm_duckdb",
           "training_set", "train", "score", "explain_at_risk", "explain_top10", "score_e2e", "write")
+#: Run only when asked for (``--stages rest`` or ``--rest``): it starts servers and takes minutes.
+OPTIONAL_STAGES = ("rest",)
+ALL_STAGES = (*STAGES, *OPTIONAL_STAGES)
 LABELS = {
     "generate": "generate synthetic data", "load": "load + validate",
     **{f"features_{f}": f"features: {f}" for f in FAMILIES},
@@ -37,6 +40,7 @@ LABELS = {
     "train": "train end to end (load+fit)", "score": "score: features + predict",
     "explain_at_risk": "explain at-risk customers", "explain_top10": "explain top 10% by risk",
     "score_e2e": "score end to end (+write)", "write": "write scores (parquet)",
+    "rest": "REST: serve vs bare booster",
 }
 
 
@@ -433,9 +437,9 @@ def resolve_stages(requested: Sequence[str], d: Path) -> list[str]:
         want.add("score_e2e")
     if want & {"explain_at_risk", "explain_top10"} and not (run / "score_features.parquet").exists():
         want.add("score")
-    if want & {"score", "explain_at_risk", "explain_top10", "score_e2e"} and not (
+    if want & {"score", "explain_at_risk", "explain_top10", "score_e2e", "rest"} and not (
             run / "model" / "model.joblib").exists():
         want.add("train")
-    if want & needs_validated and not (d / "validated" / "transactions.parquet").exists():
+    if want & (needs_validated | {"rest"}) and not (d / "validated" / "transactions.parquet").exists():
         want.add("load")
-    return [s for s in STAGES if s in want]
+    return [s for s in ALL_STAGES if s in want]
