@@ -207,12 +207,16 @@ def load(port: int, bodies: Sequence[bytes], clients: int, max_requests: int = M
 
 def _export(model: ChurnModel, X: pd.DataFrame, d: Path) -> tuple[Path, Path | None]:
     """The champion as the project's pyfunc, and its bare booster as an MLflow lightgbm model."""
+    import logging
     from importlib import metadata
 
     import mlflow.lightgbm
 
     from churnmodel.serving.pyfunc import save_pyfunc
 
+    # this process's own stderr is the bench's table: no MLflow progress bars or info lines
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     pyfunc = save_pyfunc(model, X.head(50), d / "pyfunc")
     booster = getattr(model.candidate, "booster_", None)
     if booster is None:
