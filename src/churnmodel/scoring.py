@@ -149,10 +149,12 @@ def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
         if expl is not None:
             d = drivers(expl, n)
             out = out.join(d)
-    for c in cols:
-        if c not in out.columns:
-            out[c] = np.nan if c.endswith("contribution") else pd.Series(pd.NA, index=out.index,
-                                                                         dtype="string")
+    missing = [c for c in cols if c not in out.columns]
+    if missing:  # one concat, not a column insert each: this runs per REST request
+        empty = pd.DataFrame({c: np.full(len(out), np.nan) if c.endswith("contribution")
+                              else pd.array([pd.NA] * len(out), dtype="string") for c in missing},
+                             index=out.index)
+        out = pd.concat([out, empty], axis=1)[[*out.columns, *missing]]
     return out
 
 
