@@ -132,10 +132,11 @@ def _metrics_table(metrics: dict) -> str:
     rows.update({f"baseline: {k}": v for k, v in metrics["baselines"].items()})
     if "oracle" in metrics:
         rows["oracle (true probability)"] = metrics["oracle"]
-    cols = ["roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile", "capture_top_decile"]
+    # capture@10% is always lift@10% x 0.1: not printed
+    cols = ["roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile"]
     width = max(len(k) for k in rows) + 2
     lines = ["".ljust(width) + "".join(c.rjust(12) for c in ["ROC AUC", "PR AUC", "Brier",
-                                                           "log loss", "lift@10%", "capture@10%"])]
+                                                           "log loss", "lift@10%"])]
     for name, m in rows.items():
         lines.append(name.ljust(width) + "".join(f"{m[c]:12.4f}" for c in cols))
     return "\n".join(lines)
@@ -353,6 +354,7 @@ def _scoring_model(args: argparse.Namespace, cfg: Config):
 def cmd_score(args: argparse.Namespace) -> None:
     from churnmodel import preflight
     from churnmodel.drift import against_model, summary_line
+    from churnmodel.report.render import money
     from churnmodel.scoring import check_output_path, score_customers, write_table
 
     cfg = _config(args)
@@ -384,9 +386,11 @@ def cmd_score(args: argparse.Namespace) -> None:
     print(f"scored {len(scores):,} customers active at {as_of.date()} in {secs:.1f}s "
           f"(mean churn probability {scores['churn_probability'].mean():.3f}{then})")
     share = f"; {sc['share']:.1%} on validation" if "share" in sc else ""
+    cur = cfg.scoring.currency
     print(f"at risk (p >= {sc.get('threshold', 0.5):.3f}): {len(risk):,} customers "
           f"({len(risk) / max(len(scores), 1):.1%}{share}), expected value at risk "
-          f"{risk['expected_value_at_risk'].sum():,.0f} of {scores['expected_value_at_risk'].sum():,.0f}")
+          f"{money(risk['expected_value_at_risk'].sum(), cur)} of "
+          f"{money(scores['expected_value_at_risk'].sum(), cur)}")
     if found["drift"] is None:
         print("drift: not measured (the model was trained before drift references were kept; "
               "retrain to get them)")
@@ -497,8 +501,8 @@ def _matrix_text(matrix: pd.DataFrame) -> str:
 
 
 def cmd_segment(args: argparse.Namespace) -> None:
-    from churnmodel.report import customer_segments, segment_overview
-    from churnmodel.scoring import check_output_path, write_table
+    from churnmodel.scoring import check_output_path, customer_segments, write_table
+    from churnmodel.segmentation import segment_overview
 
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite)
@@ -537,6 +541,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from churnmodel import preflight
     from churnmodel.modeling.model import ChurnModel
     from churnmodel.report import REPORT_FILE, churn_report, render_in_chromium, write_report
+    from churnmodel.report.render import money
 
     cfg = _config(args)
     model_dir = Path(args.model or cfg.output.model_dir)
@@ -563,8 +568,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     auc = f"{h['test_auc']:.3f}" if h["test_auc"] is not None else "n/a"
     oracle = f" (oracle {h['oracle_auc']:.3f})" if h["oracle_auc"] is not None else ""
     print(f"report on {h['customers']:,} customers active at {as_of.date()}: {h['at_risk']:,} at risk, "
-          f"expected value at risk {h['value_at_risk']:,.0f}; test ROC AUC {auc}{oracle} "
-          f"[{time.perf_counter() - t0:.1f}s]")
+          f"expected value at risk {money(h['value_at_risk'], cfg.scoring.currency)}; "
+          f"test ROC AUC {auc}{oracle} [{time.perf_counter() - t0:.1f}s]")
     for notes in report.notes.values():
         for note in notes:
             print(f"note: {note}")

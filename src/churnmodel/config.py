@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from churnmodel.data.contracts import CONTRACTS
+from churnmodel.contracts import CONTRACTS
 from churnmodel.errors import ConfigError, nearest
 
 SOURCE_OPTIONS = ("path", "query", "sep", "encoding", "date_format", "na_values")
@@ -207,6 +207,10 @@ class ScoringConfig:
     rule by a fixed share: the threshold that flags that share on the validation cutoff.
     Either way the threshold is a probability fixed at training, so batch scoring and the
     REST server flag the same customers.
+
+    ``currency`` is the unit of the money amounts (transaction amounts, customer value,
+    offer cost), printed after them in the report and the command line's summaries, e.g.
+    ``"EUR"``. The default ``""`` prints bare numbers: the data do not say their currency.
     """
 
     offer_cost: float = 30.0
@@ -215,8 +219,13 @@ class ScoringConfig:
     top_k_percent: float | None = None
     n_drivers: int = 3
     risk_bands: tuple[float, ...] = (0.2, 0.5, 0.8)
+    currency: str = ""
 
     def __post_init__(self) -> None:
+        if len(self.currency) > 10 or self.currency != self.currency.strip() or "\n" in self.currency:
+            raise ConfigError(f"scoring.currency must be a short code or symbol such as \"EUR\" or "
+                              f"\"$\" (at most 10 characters, no surrounding spaces), got "
+                              f"{self.currency!r}.")
         if not 0 < self.acceptance_rate <= 1:
             raise ConfigError(f"scoring.acceptance_rate must be in (0, 1], got {self.acceptance_rate}.")
         if self.offer_cost < 0:

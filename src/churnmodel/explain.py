@@ -8,7 +8,9 @@ baseline they are exact linear SHAP values. The recency and BG/NBD rules have no
 to explain per feature: :func:`explain` returns ``None`` for them.
 
 Explaining costs far more than predicting, so callers explain only the customers who
-need it (those flagged at risk, or a requested list).
+need it (those flagged at risk, or a requested list). Scoring calls this module, never
+the other way round: the probability, band and flag shown beside an explanation come from
+:mod:`churnmodel.risk`, the layer both share.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from churnmodel.data.tables import Tables
 from churnmodel.errors import ChurnModelError
 from churnmodel.features import catalog
 from churnmodel.modeling.model import ChurnModel
+from churnmodel.risk import risk_frame
 
 
 @dataclass
@@ -138,7 +141,6 @@ def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | s
     """
     from churnmodel.features import build_features
     from churnmodel.labels import active_customers
-    from churnmodel.scoring import score_frame
 
     as_of = pd.Timestamp(as_of).normalize()
     known = tables.until(as_of)
@@ -157,7 +159,7 @@ def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | s
         raise ChurnModelError(f"the champion ({model.name}) is a rule without per-feature "
                               "contributions: nothing to explain per customer.")
     # probability, band and at-risk flag exactly as batch scoring and REST give them
-    scored = score_frame(model, X, explain=False, n_drivers=0)
+    scored = risk_frame(model, X)
     records = expl.data.to_dict("records")
     names = np.asarray(expl.feature_names, dtype=object)
     rows = []

@@ -6,31 +6,43 @@ The pieces, each usable on its own:
   ``value`` column, else net spend over a recent window);
 * :func:`profit_curve` / :func:`choose_threshold` — the retention-campaign economics on
   the validation cutoff that fix the ``at_risk`` probability threshold at training;
-* :func:`score_frame` — probabilities, risk bands, at-risk flags and drivers for a feature
-  frame (what the MLflow pyfunc and the REST server return);
+* :func:`score_frame` — probabilities, risk bands, at-risk flags (:mod:`churnmodel.risk`)
+  and drivers (:mod:`churnmodel.explain`) for a feature frame (what the MLflow pyfunc and
+  the REST server return);
 * :func:`score_customers` — everything above for every customer active at a date;
+* :func:`customer_segments` — the segments of :mod:`churnmodel.segmentation` (RFM, clusters,
+  NPS, risk x value) of every customer active at a date, scored with the model when given:
+  what ``churnmodel segment`` writes and the report's segment tables are made of;
 * :func:`check_output_path` / :func:`write_table` — safe, atomic output files.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from churnmodel.config import ScoringConfig
+from churnmodel.config import Config, ScoringConfig
 from churnmodel.data.tables import Tables, day_end
-from churnmodel.errors import ChurnModelError
+from churnmodel.errors import ChurnModelError, DataError
+from churnmodel.explain import driver_columns, drivers
+from churnmodel.explain import explain as explain_rows
 from churnmodel.files import atomic_write, remove_stale_temp_files
+from churnmodel.risk import risk_band, risk_frame
 
 if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
+    from churnmodel.segmentation import ClusterResult
 
 SUFFIXES = (".csv", ".parquet")
+__all__ = ["SUFFIXES", "Segments", "check_output_path", "choose_threshold", "customer_segments",
+           "customer_value", "profit_curve", "risk_band", "score_customers", "score_frame",
+           "write_table"]
 
 
 # --- value and campaign economics ---------------------------------------------------------
@@ -140,19 +152,6 @@ def _unprofitable_note(curve: pd.DataFrame, value: np.ndarray, cfg: ScoringConfi
             "it, or set top_k_percent = 10 to flag a fixed share")
 
 
-def risk_band(p: np.ndarray | pd.Series, edges: Sequence[float]) -> pd.Categorical:
-    """Bands of churn probability: ``low | medium | high | very high`` for three edges.
-
-    >>> list(risk_band(np.array([0.1, 0.2, 0.6, 0.95]), (0.2, 0.5, 0.8)))
-    ['low', 'medium', 'high', 'very high']
-    """
-    names = {1: ["low", "high"], 2: ["low", "medium", "high"],
-             3: ["low", "medium", "high", "very high"]}.get(
-        len(edges), [f"band {i + 1}" for i in range(len(edges) + 1)])
-    codes = np.searchsorted(np.asarray(edges, dtype=float), np.asarray(p, dtype=float), side="right")
-    return pd.Categorical.from_codes(codes, categories=names, ordered=True)
-
-
 # --- scoring --------------------------------------------------------------------------
 
 def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
@@ -162,15 +161,9 @@ def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
     Uses the threshold and bands fixed at training (``model.info["scoring"]``), so every
     path that scores (batch, pyfunc, REST) flags the same customers.
     """
-    from churnmodel.explain import driver_columns, drivers
-    from churnmodel.explain import explain as explain_rows
-
     sc = model.info.get("scoring", {})
     n = sc.get("n_drivers", 3) if n_drivers is None else n_drivers
-    p = model.predict_proba(X)
-    out = pd.DataFrame({"churn_probability": p}, index=X.index)
-    out["risk_band"] = risk_band(p, sc.get("risk_bands", (0.2, 0.5, 0.8)))
-    out["at_risk"] = p >= sc.get("threshold", 0.5)
+    out = risk_frame(model, X)
     cols = driver_columns(n)
     if explain and n > 0:
         flagged = X[out["at_risk"].to_numpy()]
@@ -178,10 +171,12 @@ def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
         if expl is not None:
             d = drivers(expl, n)
             out = out.join(d)
-    for c in cols:
-        if c not in out.columns:
-            out[c] = np.nan if c.endswith("contribution") else pd.Series(pd.NA, index=out.index,
-                                                                         dtype="string")
+    missing = [c for c in cols if c not in out.columns]
+    if missing:  # one concat, not a column insert each: this runs per REST request
+        empty = pd.DataFrame({c: np.full(len(out), np.nan) if c.endswith("contribution")
+                              else pd.array([pd.NA] * len(out), dtype="string") for c in missing},
+                             index=out.index)
+        out = pd.concat([out, empty], axis=1)[[*out.columns, *missing]]
     return out
 
 
@@ -215,6 +210,66 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
         scored.insert(5, "rfm_segment", rfm_scores(X)["rfm_segment"].reindex(X.index).to_numpy())
     scored = scored.sort_values("churn_probability", ascending=False, kind="stable")
     return scored.reset_index(names="customer_id")
+
+
+# --- segments of every customer at a date ------------------------------------------
+
+@dataclass(frozen=True)
+class Segments:
+    """Every segmentation of the customers active at ``as_of`` (:func:`customer_segments`).
+
+    ``features``: the feature frame (one row per customer); ``table``: the
+    :func:`~churnmodel.segmentation.segment_table` with ``customer_value`` (what keeping the
+    customer is worth, :func:`customer_value`); ``clusters``: the
+    behavioural clusters and their profiles; ``matrix``: the nine-cell risk x value summary
+    and ``scores``: probabilities, at-risk flags and drivers (both ``None`` without a model).
+    """
+
+    as_of: pd.Timestamp
+    features: pd.DataFrame
+    table: pd.DataFrame
+    clusters: ClusterResult
+    matrix: pd.DataFrame | None = None
+    scores: pd.DataFrame | None = None
+
+
+def customer_segments(tables: Tables, as_of: pd.Timestamp | str, cfg: Config,
+                      model: ChurnModel | None = None, explain: bool = False) -> Segments:
+    """RFM segments, clusters, NPS groups and (with ``model``) risk x value at ``as_of``.
+
+    With a model, features are the model's own (:meth:`ChurnModel.features`) and scored
+    with it (:func:`score_frame`; ``explain`` adds drivers for the
+    customers at risk). Without one, every configured builder whose tables are present
+    builds the features of the customers active at ``as_of``. Only events dated on or
+    before ``as_of`` are seen.
+    """
+    from churnmodel.features import available_builders
+    from churnmodel.segmentation import behaviour_clusters, risk_value_matrix, segment_table
+    from churnmodel.training_set import cutoff_frame
+
+    as_of = pd.Timestamp(as_of).normalize()
+    if model is not None:
+        X = model.features(tables, as_of)
+    else:
+        builders = available_builders(tables, cfg.features.builders)
+        X = cutoff_frame(tables.until(as_of), as_of, builders, cfg.labels.horizon_days,
+                         cfg.labels.activity_lookback_days, with_labels=False).droplevel("cutoff")
+    if len(X) == 0:
+        raise DataError("transactions", "ts", f"has no customer active at {as_of.date()} (a purchase "
+                        f"in the {cfg.labels.activity_lookback_days} days up to it)",
+                        "pick an --as-of date inside the history")
+    value = customer_value(tables, as_of, X.index, cfg.scoring.value_window_days)
+    scores = matrix = p = None
+    if model is not None:
+        scores = score_frame(model, X, explain=explain)
+        p = scores["churn_probability"]
+    clusters = behaviour_clusters(X if p is None else X.assign(churn_probability=p), cfg.segments)
+    table = segment_table(X, p, value, cfg.segments, clusters)
+    if p is None:
+        table["customer_value"] = value.astype("float64")
+    else:
+        matrix = risk_value_matrix(p, value)[1]
+    return Segments(as_of, X, table, clusters, matrix, scores)
 
 
 # --- output files ---------------------------------------------------------------------

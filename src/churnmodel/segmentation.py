@@ -4,6 +4,10 @@ Every function takes a feature frame at one cutoff (one row per customer, index
 ``customer_id``, the columns of the feature builders; a ``(cutoff, customer_id)`` frame
 from :func:`churnmodel.training_set.cutoff_frame` with a single cutoff is accepted too)
 and returns per-customer columns or a summary. Nothing is read, written or printed.
+:func:`segment_overview` sums a segment table per segment; :func:`segment_metrics` measures
+the model's ranking within each segment at a labelled cutoff (where it is weak). Running
+all of it on the customers active at a date, with the model's scores, is
+:func:`churnmodel.scoring.customer_segments`.
 
 RFM segments
 ------------
@@ -38,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -51,7 +55,12 @@ from churnmodel.config import SegmentConfig
 from churnmodel.errors import ConfigError, DataError, nearest
 from churnmodel.features.satisfaction import NPS_GROUPS, nps_group
 
+if TYPE_CHECKING:
+    from churnmodel.data.tables import Tables
+    from churnmodel.modeling.model import ChurnModel
+
 TABLE = "features"
+MIN_SEGMENT_CUSTOMERS = 20  # fewer test customers than this: no per-segment AUC (too noisy to read)
 
 
 class RfmRule(NamedTuple):
@@ -85,6 +94,9 @@ CLUSTER_COLUMNS = (
     "trend_90d", "gap_mean_days", "tenure_days", "csat_mean", "nps_mean", "tickets_365d",
     "complaints_365d", "resolution_hours_mean",
 )
+
+#: Features every cluster profile shows (their median) even when they were not clustered on.
+PROFILE_EXTRA_COLUMNS = ("csat_mean", "nps_mean")
 
 # Words for a cluster whose median lies below / above the overall median on a column.
 _WORDS: dict[str, tuple[str, str]] = {
@@ -189,10 +201,10 @@ class ClusterResult:
 
     ``labels``: cluster id per customer (0 = the largest cluster); ``k``: the number of
     clusters chosen; ``silhouette``: silhouette score of every k tried; ``profiles``: one
-    row per cluster (``name, size, share``, the medians of ``columns``, and ``churn_rate``,
-    ``mean_probability``, ``mean_csat``, ``mean_nps`` when the input has ``churned``,
-    ``churn_probability``, ``csat_mean``, ``nps_mean``); ``names``: cluster -> short
-    name; ``columns``: the columns clustered.
+    row per cluster (``name, size, share``; the median of each of ``columns`` and of
+    ``csat_mean``, ``nps_mean`` when present, under the feature's own name; ``churn_rate``
+    and ``mean_probability``, the means of ``churned`` and ``churn_probability`` when the
+    input has them); ``names``: cluster -> short name; ``columns``: the columns clustered.
     """
 
     labels: pd.Series
@@ -351,10 +363,11 @@ def _profiles(feats: pd.DataFrame, raw: pd.DataFrame, labels: pd.Series, k: int,
     size = labels.value_counts().reindex(idx, fill_value=0)
     prof = pd.DataFrame({"name": [names[c] for c in idx], "size": size.to_numpy(),
                          "share": (size / len(labels)).to_numpy()}, index=idx)
-    prof = prof.join(raw.groupby(labels).median().reindex(idx))
-    extras = {"churn_rate": "churned", "mean_probability": "churn_probability",
-              "mean_csat": "csat_mean", "mean_nps": "nps_mean"}
-    for out, col in extras.items():
+    # satisfaction is shown even when it was not clustered on (e.g. constant): same median
+    shown = list(raw.columns) + [c for c in PROFILE_EXTRA_COLUMNS if c in feats.columns and c not in raw]
+    medians = feats[shown].astype("float64").groupby(labels).median().reindex(idx)
+    prof = prof.join(medians)
+    for out, col in {"churn_rate": "churned", "mean_probability": "churn_probability"}.items():
         if col in feats.columns:
             prof[out] = feats[col].astype("float64").groupby(labels).mean().reindex(idx)
     return prof
@@ -451,11 +464,11 @@ def _aligned(churn_probability: pd.Series, value: pd.Series) -> tuple[pd.Series,
         raise DataError("scores", "churn_probability", "has values that are missing or outside [0, 1]",
                         "pass probabilities from the model", n_rows=int(bad.sum()), example=p[bad].iloc[0])
     if not value.index.is_unique:
-        raise DataError("scores", "value", "has several rows for one customer",
+        raise DataError("scores", "customer_value", "has several rows for one customer",
                         "pass one value per customer", n_rows=int(value.index.duplicated().sum()))
     v = value.astype("float64").reindex(p.index)
     if v.isna().any():
-        raise DataError("scores", "value", "is missing for customers that have a churn probability",
+        raise DataError("scores", "customer_value", "is missing for customers that have a churn probability",
                         "pass a value for every scored customer (0 when they spent nothing)",
                         n_rows=int(v.isna().sum()), example=v.index[v.isna()][0])
     return p, v
@@ -464,14 +477,15 @@ def _aligned(churn_probability: pd.Series, value: pd.Series) -> tuple[pd.Series,
 # ---------------------------------------------------------------------------- one table
 
 def segment_table(features: pd.DataFrame, churn_probability: pd.Series | None = None,
-                  value: pd.Series | None = None, cfg: SegmentConfig | None = None,
+                  customer_value: pd.Series | None = None, cfg: SegmentConfig | None = None,
                   clusters: ClusterResult | None = None) -> pd.DataFrame:
     """Every segmentation of every customer, side by side (index ``customer_id``).
 
     Columns: those of :func:`rfm_scores`; ``cluster, cluster_name`` (:func:`behaviour_clusters`,
     or ``clusters`` when given, e.g. to keep its profiles); ``nps_group`` when the frame has
-    NPS features; and with ``churn_probability``: ``churn_probability, value, risk_band,
-    value_band, action`` (:func:`risk_value_matrix`). ``value`` defaults to the spend of the
+    NPS features; and with ``churn_probability``: ``churn_probability, customer_value,
+    risk_band, value_band, action`` (:func:`risk_value_matrix`). ``customer_value`` (what
+    keeping each customer is worth, :func:`churnmodel.scoring.customer_value`) defaults to the spend of the
     last 365 days (``spend_365d``, else ``monetary_total``).
     """
     feats = _per_customer(features)
@@ -489,10 +503,11 @@ def segment_table(features: pd.DataFrame, churn_probability: pd.Series | None = 
         out["nps_group"] = nps_groups(feats)
     if churn_probability is not None:
         p = _one_per_customer(churn_probability, feats.index, "churn_probability")
-        v = _default_value(feats) if value is None else _one_per_customer(value, feats.index, "value")
+        v = (_default_value(feats) if customer_value is None
+             else _one_per_customer(customer_value, feats.index, "customer_value"))
         per, _ = risk_value_matrix(p, v)
         out["churn_probability"] = p.astype("float64")
-        out["value"] = v.astype("float64")
+        out["customer_value"] = v.astype("float64")
         out = out.join(per)
     return out
 
@@ -504,7 +519,7 @@ def segment_summary(table: pd.DataFrame, by: str = "rfm_segment", churned: pd.Se
     ``table`` is a :func:`segment_table`; ``by`` one of its columns (every category of a
     categorical column gets a row, empty ones with 0 customers). ``probability`` defaults
     to the table's ``churn_probability``; ``churned`` (0/1 labels) adds ``churn_rate``;
-    ``total_value`` comes from the table's ``value``. Grouping by ``cluster`` adds the
+    ``total_value`` sums the table's ``customer_value``. Grouping by ``cluster`` adds the
     cluster names.
     """
     if by not in table.columns:
@@ -521,8 +536,8 @@ def segment_summary(table: pd.DataFrame, by: str = "rfm_segment", churned: pd.Se
     if churned is not None:
         df["_y"] = _one_per_customer(churned, table.index, "churned").astype("float64")
         aggs["churn_rate"] = ("_y", "mean")
-    if "value" in table.columns:
-        df["_v"] = table["value"].astype("float64")
+    if "customer_value" in table.columns:
+        df["_v"] = table["customer_value"].astype("float64")
         aggs["total_value"] = ("_v", "sum")
     out = df.groupby(by, observed=False, dropna=False, sort=True).agg(**aggs)
     out.insert(1, "share", out["customers"] / max(len(table), 1))
@@ -537,7 +552,8 @@ def _default_value(feats: pd.DataFrame) -> pd.Series:
         if col in feats.columns:
             return feats[col].fillna(0.0)
     raise DataError(TABLE, "spend_365d", "is missing, so there is no customer value for the risk x "
-                    "value matrix", "pass value=... (one number per customer) or build the rfm features")
+                    "value matrix", "pass customer_value=... (one number per customer) or build the rfm "
+                    "features")
 
 
 def _one_per_customer(s: pd.Series, index: pd.Index, what: str) -> pd.Series:
@@ -572,3 +588,65 @@ def _require(feats: pd.DataFrame, columns: Sequence[str], fix: str) -> None:
     for c in columns:
         if c not in feats.columns:
             raise DataError(TABLE, c, "is missing", fix)
+
+
+# ------------------------------------------------------------------ summaries and quality
+
+def segment_overview(table: pd.DataFrame, by: str = "rfm_segment") -> pd.DataFrame:
+    """:func:`segment_summary` plus expected value at risk per segment.
+
+    ``expected_value_at_risk`` is the sum of probability x value (with a churn probability).
+    """
+    out = segment_summary(table, by)
+    if "churn_probability" in table.columns and "customer_value" in table.columns:
+        evr = (table["churn_probability"] * table["customer_value"]).groupby(table[by],
+                                                                              observed=False).sum()
+        out["expected_value_at_risk"] = evr.reindex(out.index).fillna(0.0)
+    return out
+
+
+def segment_metrics(model: ChurnModel, tables: Tables, cutoff: pd.Timestamp | str,
+                    min_customers: int = MIN_SEGMENT_CUSTOMERS) -> pd.DataFrame:
+    """How well the model ranks churners within each RFM segment and NPS group at ``cutoff``.
+
+    The population, features and labels are those of training (active at ``cutoff``,
+    labels from the ``horizon_days`` after it: :func:`~churnmodel.labels.churn_labels`), so
+    with the test cutoff of ``metrics.json`` the "all customers" row repeats the test ROC
+    AUC. ``tables`` must reach the end of the label window.
+
+    Returns one row per group: ``grouping, segment, customers, churn_rate,
+    mean_probability, roc_auc, note``. A segment whose customers all churned (or none did)
+    has no AUC (the note says so), nor has one with fewer than ``min_customers``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from churnmodel.labels import churn_labels
+
+    cutoff = pd.Timestamp(cutoff).normalize()
+    X = model.features(tables, cutoff)
+    y = churn_labels(tables, cutoff, X.index, model.horizon_days).astype("float64")
+    p = pd.Series(model.predict_proba(X), index=X.index)
+    groups: list[tuple[str, pd.Series]] = [("all customers", pd.Series("all", index=X.index))]
+    groups.append(("RFM segment", rfm_scores(X)["rfm_segment"]))
+    if "nps_last" in X.columns or "nps_mean" in X.columns:
+        groups.append(("NPS group", nps_groups(X)))
+    rows = []
+    for grouping, seg in groups:
+        levels = seg.cat.categories if isinstance(seg.dtype, pd.CategoricalDtype) else seg.unique()
+        for level in levels:
+            mask = (seg == level).to_numpy()
+            n = int(mask.sum())
+            if n == 0:
+                continue
+            yy, pp = y.to_numpy()[mask], p.to_numpy()[mask]
+            auc, note = np.nan, ""
+            if yy.min() == yy.max():
+                note = f"one class only ({'all churned' if yy[0] else 'nobody churned'}): no AUC"
+            elif n < min_customers:
+                note = f"fewer than {min_customers} customers: no AUC"
+            else:
+                auc = float(roc_auc_score(yy, pp))
+            rows.append({"grouping": grouping, "segment": str(level), "customers": n,
+                         "churn_rate": float(yy.mean()), "mean_probability": float(pp.mean()),
+                         "roc_auc": auc, "note": note})
+    return pd.DataFrame(rows)

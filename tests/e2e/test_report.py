@@ -171,7 +171,7 @@ def test_segment_command_writes_every_active_customer_with_segments_and_actions(
     seg = pd.read_parquet(project / "seg.parquet")
     assert list(seg.columns) == [
         "customer_id", "r_score", "f_score", "m_score", "fm_score", "rfm_score", "rfm_segment",
-        "cluster", "cluster_name", "nps_group", "churn_probability", "value", "risk_band",
+        "cluster", "cluster_name", "nps_group", "churn_probability", "customer_value", "risk_band",
         "value_band", "action"]
     active = active_customers(load_default_tables(small_data_dir), AS_OF)
     assert seg["customer_id"].is_unique and set(seg["customer_id"]) == set(active)

@@ -148,7 +148,7 @@ def test_segments_without_a_model_cover_the_active_customers_without_risk():
     segs = customer_segments(tables, "2025-06-30", Config())
     assert segs.table.index.equals(active_customers(tables, "2025-06-30"))
     assert segs.matrix is None and segs.scores is None
-    assert "churn_probability" not in segs.table.columns and (segs.table["value"] >= 0).all()
+    assert "churn_probability" not in segs.table.columns and (segs.table["customer_value"] >= 0).all()
     assert segs.clusters.profiles["size"].sum() == len(segs.table)
 
 

@@ -193,12 +193,14 @@ def test_cluster_names_are_generated_from_the_vocabulary_one_per_cluster():
     assert res.profiles["name"].tolist() == [res.names[c] for c in range(4)]
 
 
-def test_cluster_profiles_carry_churn_and_satisfaction_means():
+def test_cluster_profiles_carry_churn_rate_and_satisfaction_medians():
     df = _blobs().assign(churned=0, csat_mean=4.0)
     df.loc[df["frequency"] > 50, "churned"] = 1
     res = behaviour_clusters(df, CFG, columns=["frequency", "monetary_total"])
     assert res.profiles["churn_rate"].tolist() == [0.0, 0.0, 1.0, 1.0]
-    assert res.profiles["mean_csat"].tolist() == [4.0] * 4
+    assert "csat_mean" not in res.columns  # not clustered on, but still profiled
+    assert res.profiles["csat_mean"].tolist() == [4.0] * 4  # the median, under the feature's name
+    assert "mean_csat" not in res.profiles.columns
 
 
 def test_missing_values_are_imputed_not_dropped():
@@ -281,7 +283,7 @@ def test_segment_summary_counts_shares_rates_and_value():
         "rfm_segment": pd.Categorical(["Champions", "Champions", "Lost", "Lost", "Lost"],
                                       categories=list(SEGMENT_NAMES)),
         "churn_probability": [0.1, 0.3, 0.6, 0.8, 1.0],
-        "value": [100.0, 50.0, 5.0, 5.0, 0.0],
+        "customer_value": [100.0, 50.0, 5.0, 5.0, 0.0],
     }, index=pd.Index([1, 2, 3, 4, 5], name="customer_id"))
     churned = pd.Series([0, 1, 1, 1, 0], index=[5, 4, 3, 2, 1])  # aligned by customer
     s = segment_summary(table, churned=churned)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.config import Config, TableSource
-from churnmodel.data.contracts import CONTRACTS, CSAT_RANGE, NPS_RANGE, TableContract
+from churnmodel.contracts import CONTRACTS, CSAT_RANGE, NPS_RANGE, TableContract
 from churnmodel.data.tables import Tables
 from churnmodel.errors import DataError, nearest, one_line
 
