@@ -122,8 +122,12 @@ def test_train_writes_a_self_contained_report(project):
     assert "Champions" in text and "save now" in text
     # drift of the scored population against the validation cutoff, in the coverage section
     coverage = text[text.index('<section id="coverage">'):]
-    assert "Feature drift since the validation cutoff" in coverage
+    assert "Feature drift since the model's reference cutoff" in coverage
     assert "drift vs " in coverage and "recency_days" in text
+    # the ladder step and the refit, and the history profile (issue 11)
+    assert "on the ladder step\n<b>full</b>" in coverage and "refitted on the latest labelled" in coverage
+    history = text[text.index('<section id="history">'):]
+    assert "one-time buyers" in history and "suggested horizon_days" in history
 
 
 def test_report_renders_in_headless_chromium_with_every_section_and_image(

@@ -23,6 +23,7 @@ from churnmodel.config import Config
 from churnmodel.data.tables import Tables
 from churnmodel.errors import ChurnModelError, DataError
 from churnmodel.features import catalog
+from churnmodel.profiling import profile_history
 from churnmodel.scoring import Segments, customer_segments
 from churnmodel.segmentation import segment_metrics
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
 
 SECTION_IDS = ("headline", "metrics", "curves", "drivers", "segments", "segment-metrics",
-               "risk-value", "coverage")
+               "risk-value", "coverage", "history")
 REPORT_FILE = "churn_report.html"
 #: Training figures shown in the "curves" section, in order: file name in ``<model>/plots``, caption.
 CURVE_PLOTS = (
@@ -66,6 +67,7 @@ class ChurnReport:
     drift: pd.DataFrame | None = None  # features at as_of vs the validation cutoff (PSI)
     drift_cutoff: str | None = None
     currency: str = ""  # shown after money values ([scoring] currency); "" shows none
+    history: Any = None  # churnmodel.profiling.HistoryProfile of the purchase log at as_of
 
 
 
@@ -143,7 +145,9 @@ def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str 
         notes["coverage"].append("this model keeps no reference distribution of its features: no "
                                  "drift measure. Retrain to add one.")
     training = {k: metrics_json.get(k) for k in ("as_of", "train_cutoffs", "valid_cutoff",
-                                                  "test_cutoff", "rows")}
+                                                  "test_cutoff", "rows", "ladder", "refit")}
+    history = profile_history(tables, cfg, as_of)
+    step("history profile")
     info = {"test_cutoff": metrics_json.get("test_cutoff"), "base_rate": m.get("base_rate"),
             "n": m.get("n"), "horizon_days": model.horizon_days, "rule": sc.get("rule"),
             "validation": metrics_json.get("validation", {})}
@@ -154,7 +158,7 @@ def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str 
                        training=training, notes=notes,
                        drift=measured[0] if measured else None,
                        drift_cutoff=measured[1] if measured else None,
-                       currency=cfg.scoring.currency)
+                       currency=cfg.scoring.currency, history=history)
 
 
 def top_drivers(scores: pd.DataFrame, n: int = 10) -> pd.DataFrame:
