@@ -149,11 +149,12 @@ def test_backtest_prints_each_fold_and_the_summary_and_writes_the_metrics(projec
     r = run("backtest", "--config", "config.toml", "--folds", "2", "--out", "bt.csv", "--quiet",
             cwd=project)
     assert r.returncode == 0, r.stderr
-    assert "fold 1: as of 2025-12-31, test " in r.stdout and "fold 2: as of 2025-09-30" in r.stdout
-    assert "ROC AUC over 2 folds 3 months apart" in r.stdout and "LightGBM ahead" in r.stdout
+    assert "fold 1: as of 2025-10-01 (full step" in r.stdout and "fold 2: as of 2025-07-01" in r.stdout
+    assert "2 folds 3 months apart" in r.stdout and "shipped ahead" in r.stdout
+    assert "lightgbm refit" in r.stdout and "shipped champion" in r.stdout
     frame = pd.read_csv(project / "bt.csv")
-    assert len(frame) == 2 * 5  # four candidates and the oracle per fold
-    assert frame.groupby("fold")["champion"].sum().tolist() == [1, 1]
+    assert len(frame) == 2 * 9  # four candidates as chosen and refitted, and the oracle, per fold
+    assert frame.groupby("fold")["shipped"].sum().tolist() == [1, 1]
     r = run("backtest", "--config", "config.toml", "--folds", "0", cwd=project)
     assert r.returncode == 2 and r.stderr.count("error:") == 1 and "folds must be at least 1" in r.stderr
 
