@@ -57,8 +57,30 @@ class LightGBMCandidate:
         self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.num_trees())
         return self
 
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray | pd.DataFrame:
+        """``X`` as the float64 matrix LightGBM itself builds from a frame (category codes, -1
+        as NaN), without its per-column pandas work, which dominated a 1-row prediction.
+
+        Only when every categorical column holds exactly the training levels in training
+        order (what :meth:`ChurnModel.prepare` returns); otherwise LightGBM maps the frame.
+        """
+        levels = getattr(self.booster_, "pandas_categorical", None) or []
+        cat_pos = [j for j, t in enumerate(X.dtypes) if isinstance(t, pd.CategoricalDtype)]
+        if len(cat_pos) != len(levels) or any(
+                list(X.dtypes.iloc[j].categories) != list(lv) for j, lv in zip(cat_pos, levels, strict=True)):
+            return X
+        m = np.empty(X.shape, dtype=np.float64)
+        for j, (_, col) in enumerate(X.items()):
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                codes = col.cat.codes.to_numpy()
+                m[:, j] = np.where(codes < 0, np.nan, codes)
+            else:
+                m[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return m
+
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster_.predict(X, raw_score=True, num_iteration=self.best_iteration_))
+        return np.asarray(self.booster_.predict(self._matrix(X), raw_score=True,
+                                                num_iteration=self.best_iteration_))
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """TreeSHAP values (n x features + 1 for the expected value), raw-score scale.
@@ -66,7 +88,7 @@ class LightGBMCandidate:
         LightGBM's ``pred_contrib`` is the same path-dependent TreeSHAP that
         ``shap.TreeExplainer`` computes (tests check they agree), in C++ and multithreaded.
         """
-        return np.asarray(self.booster_.predict(X, pred_contrib=True,
+        return np.asarray(self.booster_.predict(self._matrix(X), pred_contrib=True,
                                                 num_iteration=self.best_iteration_))
 
 
