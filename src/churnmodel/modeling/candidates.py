@@ -23,6 +23,14 @@ RFM_CORE = ("recency_days", "frequency", "monetary_total", "tenure_days", "n_90d
             "spend_90d", "gap_mean_days", "overdue_ratio", "trend_90d")
 
 
+# Threads of LightGBM's predict and pred_contrib (scoring, explanations, the REST server),
+# whatever the model was trained with. Measured 2026-12-02 on the shared 2-core machine (load
+# 5-10): 100 rows p50 2.1 ms with 1 thread vs 16.0 ms with 2 (min 1.5 vs 1.2 ms: a second
+# thread saves at most 20% when the core is free); 1 row 0.03-0.06 ms either way, but p50
+# 12 ms with 2 threads once both cores are busy. See README, Performance.
+PREDICT_THREADS = 1
+
+
 def _log1p_positive(a: np.ndarray) -> np.ndarray:
     return np.log1p(np.maximum(a, 0))
 
@@ -80,7 +88,8 @@ class LightGBMCandidate:
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.booster_.predict(self._matrix(X), raw_score=True,
-                                                num_iteration=self.best_iteration_))
+                                                num_iteration=self.best_iteration_,
+                                                num_threads=PREDICT_THREADS))
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """TreeSHAP values (n x features + 1 for the expected value), raw-score scale.
@@ -89,7 +98,8 @@ class LightGBMCandidate:
         ``shap.TreeExplainer`` computes (tests check they agree), in C++ and multithreaded.
         """
         return np.asarray(self.booster_.predict(self._matrix(X), pred_contrib=True,
-                                                num_iteration=self.best_iteration_))
+                                                num_iteration=self.best_iteration_,
+                                                num_threads=PREDICT_THREADS))
 
 
 class LogisticRFMCandidate:
