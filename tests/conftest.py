@@ -23,11 +23,35 @@ SLOW_LAYERS = ("e2e", "robustness")  # real commands, servers, notebooks: slow b
 FAST_MODEL = ModelConfig(n_estimators=200, early_stopping_rounds=30)
 
 
+# Under pytest-xdist (`make test` runs `-n 2`), tests are dealt out file by file, and the files
+# sharing a trained session fixture go to the same worker, so each model is still trained once.
+# (pytest-xdist 3.8's `--dist loadgroup` does not group under pytest 9: it renames `_nodeid`.)
+SHARED_MODEL_FILES = {
+    "default_training": ("tests/model/test_quality.py", "tests/model/test_explain.py"),
+    "small_training": ("tests/model/test_behaviour.py", "tests/model/test_backtest.py"),
+}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if (any(f"tests/{layer}/" in item.nodeid for layer in SLOW_LAYERS)
                 or "default_training" in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    group_of = {path: group for group, paths in SHARED_MODEL_FILES.items() for path in paths}
+
+    class SharedModelScheduling(LoadScopeScheduling):
+        """``--dist loadfile``, with the files of one trained fixture as one unit."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return group_of.get(path, path)
+
+    return SharedModelScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
