@@ -61,7 +61,7 @@ notebooks: $(STAMP) ## run the four notebooks top to bottom on the default data 
 # when it can (root or sudo); otherwise those tests skip with how to install it (fail under CI=true).
 test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end to end; ~10 min)
 	@scripts/ensure-chromium || true
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 check: $(STAMP) ## the fast layers only (unit, data, model behaviour, doctests; under 2 min)
 	$(BIN)/python -m pytest -q -m "not slow"
