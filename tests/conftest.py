@@ -1,4 +1,9 @@
-"""Shared fixtures: synthetic data sets generated once per test session."""
+"""Shared fixtures: synthetic data sets and trained models, each built once per test session.
+
+Layers: tests/unit, tests/data and the fast part of tests/model run in ``make check`` (under
+two minutes); whatever trains on the 20,000-customer default or runs the real command line
+(tests/e2e, tests/robustness) is marked ``slow`` and runs in ``make test`` only.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,42 @@ from churnmodel.config import Config, DataConfig, ModelConfig, OutputConfig
 from churnmodel.data.io import load_default_tables
 from churnmodel.data.synthetic import generate, write_synthetic
 from churnmodel.modeling.train import train
+
+SLOW_LAYERS = ("e2e", "robustness")  # real commands, servers, notebooks: slow by nature
+
+# The small model every fast model test shares (seed 42, the default).
+FAST_MODEL = ModelConfig(n_estimators=200, early_stopping_rounds=30)
+
+
+# Under pytest-xdist (`make test` runs `-n 2`), tests are dealt out file by file, and the files
+# sharing a trained session fixture go to the same worker, so each model is still trained once.
+# (pytest-xdist 3.8's `--dist loadgroup` does not group under pytest 9: it renames `_nodeid`.)
+SHARED_MODEL_FILES = {
+    "default_training": ("tests/model/test_quality.py", "tests/model/test_explain.py"),
+    "small_training": ("tests/model/test_behaviour.py", "tests/model/test_backtest.py"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if (any(f"tests/{layer}/" in item.nodeid for layer in SLOW_LAYERS)
+                or "default_training" in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    group_of = {path: group for group, paths in SHARED_MODEL_FILES.items() for path in paths}
+
+    class SharedModelScheduling(LoadScopeScheduling):
+        """``--dist loadfile``, with the files of one trained fixture as one unit."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return group_of.get(path, path)
+
+    return SharedModelScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +82,14 @@ def small_data_dir(tmp_path_factory) -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def small_training(small_data_dir):
+    """One training of FAST_MODEL on the small set, shared by behaviour and backtest tests."""
+    warnings.filterwarnings("ignore", category=UserWarning)
+    cfg = Config(data=DataConfig(dir=small_data_dir), model=FAST_MODEL)
+    return train(load_default_tables(small_data_dir), cfg)
+
+
 @pytest.fixture
 def fast_model_config() -> ModelConfig:
-    return ModelConfig(n_estimators=200, early_stopping_rounds=30)
+    return FAST_MODEL

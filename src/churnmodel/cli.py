@@ -160,7 +160,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     # the MLflow run opens first, so a training that fails is recorded as FAILED
     with training_run(cfg, cfg.tracking.enabled and not args.no_track) as run_id:
         tables = _load_tables(cfg, for_training=True)
-        result = train(tables, cfg, oracle=_oracle(cfg), progress=not args.quiet)
+        result = train(tables, cfg, oracle=_oracle(cfg), progress=_bars(args))
         metrics = result.metrics_json()
         model_dir = Path(cfg.output.model_dir)
         paths = result.model.save(model_dir, metrics)
@@ -583,10 +583,65 @@ def cmd_report(args: argparse.Namespace) -> None:
             print(f"  {line}")
 
 
+class _StepLines:
+    """Progress for a log file or pipe: one line per finished step on stderr, no ``\\r``."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        self.total, self.desc, self.done, self.step = total, desc, 0, ""
+        self.t0 = time.perf_counter()
+
+    def set_postfix_str(self, s: str) -> None:
+        self.step = s
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        what = f" {self.step}" if self.step else ""
+        print(f"{self.desc} {self.done}/{self.total}{what} [{time.perf_counter() - self.t0:.1f}s]",
+              file=sys.stderr, flush=True)
+        self.step = ""
+
+    def __enter__(self) -> _StepLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 def _progress(total: int, enabled: bool, desc: str):
+    """A tqdm bar on a terminal; elsewhere one line per finished step (nothing when disabled)."""
+    if enabled and not sys.stderr.isatty():
+        return _StepLines(total, desc)
     from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=not enabled, desc=desc, leave=False)
+
+
+def _bars(args: argparse.Namespace) -> bool:
+    """Live bars only on a terminal: carriage returns must not end up in log files."""
+    return not args.quiet and sys.stderr.isatty()
+
+
+# Loggers of the libraries that talk on their own; silent below WARNING unless --verbose.
+LIBRARY_LOGGERS = ("mlflow", "alembic", "sqlalchemy", "huey", "urllib3", "matplotlib", "numba",
+                   "shap", "lightgbm")
+
+
+def _setup_logging(verbose: bool, debug: bool) -> None:
+    """Quiet by default: our own warnings and errors only; ``--verbose`` shows library logs.
+
+    MLflow configures its loggers when it is first imported (INFO, its own stderr handler):
+    ``MLFLOW_LOGGING_LEVEL`` is read then, so it is set before any import of mlflow, and the
+    loggers are set directly in case mlflow is already imported (``main`` called in-process).
+    """
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    os.environ["MLFLOW_LOGGING_LEVEL"] = logging.getLevelName(level)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    # artifact upload bars would bury our own summary (and write \r into logs)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if not (verbose or debug):
+        warnings.simplefilter("ignore")  # library deprecation notes are not the user's to act on
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -637,7 +692,9 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--config", help="TOML config file (default: built-in defaults, "
                                          "embedded synthetic data in data/default)")
-        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars or step lines")
+        sp.add_argument("--verbose", action="store_true", help="also show the log lines and warnings "
+                        "of MLflow and other libraries")
 
     data = sub.add_parser("data", help="data utilities").add_subparsers(dest="data_cmd", required=True)
     synth = data.add_parser("synth", help="generate the embedded synthetic data set")
@@ -759,12 +816,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # usage errors (one line, status 2) and --help, also in process
         return exc.code if isinstance(exc.code, int) else 2
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # MLflow's INFO lines and artifact progress bars would bury our own summary
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    if not args.debug:
-        warnings.filterwarnings("ignore", category=UserWarning)
+    _setup_logging(getattr(args, "verbose", False), args.debug)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:

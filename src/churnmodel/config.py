@@ -157,7 +157,12 @@ class ModelConfig:
 
     candidates: tuple[str, ...] = ("lightgbm", "logistic_rfm", "recency", "bgnbd")
     calibration: str = "sigmoid"
-    n_jobs: int = 2
+    # One LightGBM thread: on the 2-core machine shared with other work (load 5-10), 200 rounds
+    # on 40k x 49 took 4.9 s with 1 thread vs 75.5 s with 2 and 34.9 s with OpenMP's default;
+    # with one more busy core 13.2 s vs 208.7 s; at load 2-3.5, 2.2 s vs 126.7 s (2026-12-02,
+    # README Performance). OpenMP threads spin-wait for each other, so a second thread only
+    # pays on a machine that is truly idle.
+    n_jobs: int = 1
     num_leaves: int = 31
     max_depth: int = 6
     learning_rate: float = 0.1

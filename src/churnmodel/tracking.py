@@ -14,8 +14,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import logging
 import os
 import subprocess
 import tempfile
@@ -33,6 +36,24 @@ from churnmodel.data.tables import Tables
 from churnmodel.errors import ChurnModelError, ConfigError, one_line
 
 DEFAULT_DB = "mlflow.db"
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _mlflow_prints_to_log() -> Iterator[None]:
+    """Route what MLflow prints straight to stderr (``eprint``: "Successfully registered
+    model ...", "Created version ...") through this module's logger, where the CLI's
+    ``--verbose`` decides whether it shows; lines that say WARNING or ERROR keep that level."""
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(buf):
+            yield
+    finally:
+        for line in buf.getvalue().splitlines():
+            if line.strip():
+                loud = any(w in line for w in ("WARNING", "ERROR", "Traceback"))
+                log.log(logging.WARNING if loud else logging.INFO, "%s", line)
 
 
 def tracking_uri(cfg: Config) -> str:
@@ -327,7 +348,8 @@ def _register(result, cfg: Config, info, run_id: str, uri: str, t0: float) -> Ru
 
     name, alias = cfg.tracking.model_name, cfg.tracking.alias
     client = MlflowClient()
-    version = mlflow.register_model(info.model_uri, name)
+    with _mlflow_prints_to_log():
+        version = mlflow.register_model(info.model_uri, name)
     yv = result.valid_predictions["churned"].to_numpy()
     new_auc = result.valid_metrics[result.champion]["roc_auc"]
     old_version, old_auc, why = _champion_auc_on(client, name, alias, result.valid_features, yv)

@@ -18,9 +18,11 @@ def _train(data_dir, seed: int, model_cfg: ModelConfig):
     return train(load_default_tables(data_dir), cfg)
 
 
-def test_two_trainings_with_the_same_seed_give_identical_predictions(small_data_dir, fast_model_config):
-    a = _train(small_data_dir, 3, fast_model_config)
-    b = _train(small_data_dir, 3, fast_model_config)
+@pytest.mark.slow
+def test_two_trainings_with_the_same_seed_give_identical_predictions(small_data_dir, fast_model_config,
+                                                                     small_training):
+    a = small_training  # seed 42, fast_model_config: the session's shared training
+    b = _train(small_data_dir, 42, fast_model_config)
     tables = load_default_tables(small_data_dir)
     sa = a.model.score(tables, "2025-12-31")
     sb = b.model.score(tables, "2025-12-31")
@@ -28,31 +30,32 @@ def test_two_trainings_with_the_same_seed_give_identical_predictions(small_data_
     assert a.test_metrics == b.test_metrics
 
 
-def test_more_days_since_last_purchase_never_lowers_risk_on_average(default_training, default_data_dir):
-    model = default_training.model
-    X = model.features(load_default_tables(default_data_dir), "2025-12-31").head(2000)
+def test_more_days_since_last_purchase_never_lowers_risk_on_average(small_training, small_data_dir):
+    model = small_training.model
+    X = model.features(load_default_tables(small_data_dir), "2025-12-31").head(2000)
     base = model.predict_proba(X)
     later = X.assign(recency_days=X["recency_days"] + 120,
                      overdue_ratio=(X["recency_days"] + 120) / X["gap_mean_days"])
     assert model.predict_proba(later).mean() > base.mean() + 0.05
 
 
-def test_a_feature_frame_without_a_trained_column_is_refused_with_its_name(default_training,
-                                                                           default_data_dir):
-    model = default_training.model
-    X = model.features(load_default_tables(default_data_dir), "2025-12-31").head(5)
+def test_a_feature_frame_without_a_trained_column_is_refused_with_its_name(small_training,
+                                                                           small_data_dir):
+    model = small_training.model
+    X = model.features(load_default_tables(small_data_dir), "2025-12-31").head(5)
     with pytest.raises(ModelInputError, match="recency_days"):
         model.predict_proba(X.drop(columns=["recency_days"]))
 
 
-def test_unseen_category_levels_are_scored_not_crashed(default_training, default_data_dir):
-    model = default_training.model
-    X = model.features(load_default_tables(default_data_dir), "2025-12-31").head(5)
+def test_unseen_category_levels_are_scored_not_crashed(small_training, small_data_dir):
+    model = small_training.model
+    X = model.features(load_default_tables(small_data_dir), "2025-12-31").head(5)
     X = X.assign(region=pd.Categorical(["atlantis"] * 5))
     p = model.predict_proba(X)
     assert np.isfinite(p).all() and ((p > 0) & (p < 1)).all()
 
 
+@pytest.mark.slow
 def test_excluded_features_are_not_used_and_baselines_needing_them_are_skipped(
         small_data_dir, fast_model_config):
     from churnmodel.config import FeatureConfig

@@ -23,6 +23,14 @@ RFM_CORE = ("recency_days", "frequency", "monetary_total", "tenure_days", "n_90d
             "spend_90d", "gap_mean_days", "overdue_ratio", "trend_90d")
 
 
+# Threads of LightGBM's predict and pred_contrib (scoring, explanations, the REST server),
+# whatever the model was trained with. Measured 2026-12-02 on the shared 2-core machine (load
+# 5-10): 100 rows p50 2.1 ms with 1 thread vs 16.0 ms with 2 (min 1.5 vs 1.2 ms: a second
+# thread saves at most 20% when the core is free); 1 row 0.03-0.06 ms either way, but p50
+# 12 ms with 2 threads once both cores are busy. See README, Performance.
+PREDICT_THREADS = 1
+
+
 def _log1p_positive(a: np.ndarray) -> np.ndarray:
     return np.log1p(np.maximum(a, 0))
 
@@ -72,8 +80,31 @@ class LightGBMCandidate:
         self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.num_trees())
         return self
 
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray | pd.DataFrame:
+        """``X`` as the float64 matrix LightGBM itself builds from a frame (category codes, -1
+        as NaN), without its per-column pandas work, which dominated a 1-row prediction.
+
+        Only when every categorical column holds exactly the training levels in training
+        order (what :meth:`ChurnModel.prepare` returns); otherwise LightGBM maps the frame.
+        """
+        levels = getattr(self.booster_, "pandas_categorical", None) or []
+        cat_pos = [j for j, t in enumerate(X.dtypes) if isinstance(t, pd.CategoricalDtype)]
+        if len(cat_pos) != len(levels) or any(
+                list(X.dtypes.iloc[j].categories) != list(lv) for j, lv in zip(cat_pos, levels, strict=True)):
+            return X
+        m = np.empty(X.shape, dtype=np.float64)
+        for j, (_, col) in enumerate(X.items()):
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                codes = col.cat.codes.to_numpy()
+                m[:, j] = np.where(codes < 0, np.nan, codes)
+            else:
+                m[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return m
+
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster_.predict(X, raw_score=True, num_iteration=self.best_iteration_))
+        return np.asarray(self.booster_.predict(self._matrix(X), raw_score=True,
+                                                num_iteration=self.best_iteration_,
+                                                num_threads=PREDICT_THREADS))
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """TreeSHAP values (n x features + 1 for the expected value), raw-score scale.
@@ -81,8 +112,9 @@ class LightGBMCandidate:
         LightGBM's ``pred_contrib`` is the same path-dependent TreeSHAP that
         ``shap.TreeExplainer`` computes (tests check they agree), in C++ and multithreaded.
         """
-        return np.asarray(self.booster_.predict(X, pred_contrib=True,
-                                                num_iteration=self.best_iteration_))
+        return np.asarray(self.booster_.predict(self._matrix(X), pred_contrib=True,
+                                                num_iteration=self.best_iteration_,
+                                                num_threads=PREDICT_THREADS))
 
 
 class LogisticRFMCandidate:
