@@ -24,6 +24,8 @@ from churnmodel.data.synthetic import SCENARIOS, generate, write_synthetic
 from churnmodel.modeling import ladder
 from churnmodel.modeling.train import train
 
+pytestmark = pytest.mark.slow  # CLI trainings and backtests on four scenarios
+
 FAST = ModelConfig(n_estimators=300, early_stopping_rounds=30, n_jobs=1)
 
 
