@@ -15,7 +15,7 @@ CUSTOMERS ?= 1000000
 SCALING ?= auto
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data train backtest score serve test check lint bench clean notebooks report
+.PHONY: help venv data train profile backtest score serve test check lint bench clean notebooks report
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ data: $(STAMP) ## (re)generate the embedded synthetic data in data/default
 
 train: $(STAMP) $(if $(CONFIG),,$(DATA)) ## train on the default data (or CONFIG=file.toml), export to models/churn
 	$(BIN)/churnmodel train $(CFG) $(if $(AS_OF),--as-of $(AS_OF),)
+
+profile: $(STAMP) $(if $(CONFIG),,$(DATA)) ## history, one-time buyers, gaps, base rate per horizon, ladder (CONFIG=, AS_OF=)
+	$(BIN)/churnmodel profile $(CFG) $(if $(AS_OF),--as-of $(AS_OF),)
 
 backtest: $(STAMP) $(if $(CONFIG),,$(DATA)) ## retrain as of FOLDS=3 dates 3 months apart, compare every candidate
 	$(BIN)/churnmodel backtest $(CFG) $(if $(AS_OF),--as-of $(AS_OF),) --folds $(FOLDS)

@@ -748,7 +748,8 @@ def test_odd_but_valid_input_trains(name, project, tx, lean_training):
     run = project.train()
     assert run.status == 0, run.err
     assert f"loaded transactions {len(tx):,} rows" in run.out  # nothing dropped
-    assert "as of 2025-12-31: train cutoffs 2025-04-01..2025-04-01" in run.out
+    assert "as of 2025-12-31: ladder step 'full'" in run.out
+    assert "train cutoffs 2025-04-01..2025-04-01" in run.out
     assert "champion: lightgbm" in run.out and (project.path / "model" / "model.joblib").exists()
     loaded = load_tables(load_config(project.path / "c.toml")).transactions["ts"]
     assert loaded.tolist() == expected_ts.astype("datetime64[ns]").tolist()
@@ -760,7 +761,8 @@ def test_events_after_as_of_are_ignored(project, tx, lean_training):
     project.config()
     full = project.train("--as-of", "2025-06-30")
     assert full.status == 0, full.err
-    assert "as of 2025-06-30: train cutoffs 2024-10-01..2024-10-01" in full.out
+    assert "as of 2025-06-30: ladder step 'full'" in full.out
+    assert "train cutoffs 2024-10-01..2024-10-01" in full.out
     assert "validation 2025-01-01" in full.out and "test 2025-04-01" in full.out
     # the same run on a file that stops at the as-of date gives the very same model report
     project.write("tx.csv", tx[tx["ts"] < as_of + pd.Timedelta(days=1)])
