@@ -140,8 +140,19 @@ def population_frame(customers: pd.Index) -> pd.DataFrame:
     return pd.DataFrame({"customer_id": customers.to_numpy()})
 
 
+# DuckDB aggregates in parallel, so a float sum can differ in its last bits from one run to
+# the next (1e-12 on a spend total was seen); that noise can move a LightGBM bin edge and
+# break "same data, same model". Rounding every float feature to this many decimals removes
+# it (the noise is far below, true money values far above).
+FEATURE_DECIMALS = 9
+
+
 def finish(df: pd.DataFrame, customers: pd.Index) -> pd.DataFrame:
-    """Index by customer_id in the population's order (and dtype)."""
+    """Index by customer_id in the population's order (and dtype); floats rounded to
+    :data:`FEATURE_DECIMALS` decimals so that parallel sums are reproducible."""
+    floats = [c for c in df.columns if c != "customer_id" and pd.api.types.is_float_dtype(df[c])]
+    if floats:
+        df = df.assign(**{c: df[c].round(FEATURE_DECIMALS) for c in floats})
     df = df.set_index("customer_id")
     df.index = df.index.astype(customers.dtype)
     return df.reindex(customers)
