@@ -73,9 +73,7 @@ def backtest(tables: Tables, cfg: Config, folds: int = 3, step_months: int = 3,
         try:
             plan(first, date, H, cfg.training.n_cutoffs, cfg.training.cutoff_step_months)
         except DataError as exc:
-            raise DataError(exc.table, exc.column, f"backtest fold {k} of {folds} (as of "
-                            f"{date.date()}): {exc.problem}",
-                            f"use fewer folds or a shorter step ({exc.fix})") from None
+            raise _in_fold(exc, k, folds, date) from None
     rows: list[dict[str, Any]] = []
     for k, date in enumerate(dates, start=1):
         fold_cfg = with_overrides(cfg, training={"as_of": str(date.date())})
@@ -83,10 +81,7 @@ def backtest(tables: Tables, cfg: Config, folds: int = 3, step_months: int = 3,
             result = train(tables, fold_cfg, refit_all=cfg.training.refit)
             frame = cutoff_frame(tables, date, result.model.builders, H, L)
         except DataError as exc:
-            raise DataError(exc.table, exc.column, f"backtest fold {k} of {folds} (as of "
-                            f"{date.date()}): {exc.problem}",
-                            f"use fewer folds or a shorter step ({exc.fix})",
-                            n_rows=exc.n_rows, example=exc.example) from None
+            raise _in_fold(exc, k, folds, date) from None
         X, y = result.model.prepare(frame), frame["churned"].to_numpy()
         preds = {(n, False): f.predict(X) for n, f in result.fitted.items()}
         preds.update({(n, True): f.predict(X) for n, f in result.refitted.items()})
@@ -104,6 +99,13 @@ def backtest(tables: Tables, cfg: Config, folds: int = 3, step_months: int = 3,
         if on_fold is not None:
             on_fold(k, result)
     return pd.DataFrame(rows)
+
+
+def _in_fold(exc: DataError, k: int, folds: int, date: pd.Timestamp) -> DataError:
+    """The same data error, saying which fold met it and how to avoid it."""
+    return DataError(exc.table, exc.column, f"backtest fold {k} of {folds} (as of "
+                     f"{date.date()}): {exc.problem}", f"use fewer folds or a shorter step ({exc.fix})",
+                     n_rows=exc.n_rows, example=exc.example)
 
 
 SHIPPED = "shipped champion"

@@ -194,7 +194,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             line = summary_line(result.test_drift, str(result.split.valid.date()))
             print(line.replace("drift vs ", "drift test cutoff vs ", 1))
         _print_refit(result)
-        _horizon_check(cfg, tables.until(result.as_of), result)
+        _horizon_check(cfg, tables, result)
         print(f"\ntrained in {result.seconds['total']:.1f}s, explained and plotted in "
               f"{t_exp:.1f}s; wrote {', '.join(p.name for p in paths)}, mlflow_model/ and {len(plots)} plots "
               f"to {model_dir}")
@@ -235,12 +235,10 @@ def cmd_profile(args: argparse.Namespace) -> None:
 
 def _horizon_check(cfg: Config, tables, result) -> None:
     """Warn when the horizon does not fit the data: shorter than the usual gap, base rate odd."""
-    from churnmodel.profiling import horizon_warnings, repeat_gaps, suggest_horizon
+    from churnmodel.profiling import training_warnings
 
-    gaps = repeat_gaps(tables, result.as_of)
-    median = float(pd.Series(gaps).median()) if len(gaps) else None
     rate = float(result.test_metrics[result.champion]["base_rate"])
-    for w in horizon_warnings(cfg.labels.horizon_days, median, rate, suggest_horizon(gaps)):
+    for w in training_warnings(tables, result.as_of, cfg.labels.horizon_days, rate):
         print(f"warning: {w}")
 
 

@@ -237,6 +237,15 @@ def profile_history(tables: Tables, cfg: Config, as_of: pd.Timestamp | None = No
     return prof
 
 
+def training_warnings(tables: Tables, as_of: pd.Timestamp, horizon_days: int,
+                      base_rate: float) -> list[str]:
+    """:func:`horizon_warnings` for a training run: the repeat gaps up to ``as_of`` and the
+    base rate the run's test rows had."""
+    gaps = repeat_gaps(tables, as_of)
+    median = float(np.median(gaps)) if len(gaps) else None
+    return horizon_warnings(horizon_days, median, base_rate, suggest_horizon(gaps))
+
+
 def horizon_warnings(horizon_days: int, median_gap: float | None, rate: float | None,
                      suggested: int | None) -> list[str]:
     """What is wrong with the chosen horizon, in words, with the suggestion.

@@ -185,21 +185,19 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
             log.warning("%s skipped: %s", name, lacking)
             skipped.append(name)
             continue
+        cv: tuple[Fitted, np.ndarray] | None = None  # the fitted candidate, validation p
         if full:
             cand = cand.fit(X, y, Xv, yv)
             raw_v = cand.raw_score(Xv)
-            if _broken(name, raw_v, skipped):
-                continue
-            cal = Calibrator(cfg.model.calibration).fit(raw_v, yv)
-            p_v = cal.predict(raw_v)
-            fit = Fitted(cand, cal, getattr(cand, "best_iteration_", None))
+            if not _broken(name, raw_v):
+                cal = Calibrator(cfg.model.calibration).fit(raw_v, yv)
+                cv = Fitted(cand, cal, getattr(cand, "best_iteration_", None)), cal.predict(raw_v)
         else:
             cv = _cross_validate(name, fit_rows, features, cfg, split.valid)
-            if cv is None or _broken(name, cv[1], skipped):
-                if cv is None:
-                    skipped.append(name)
-                continue
-            fit, p_v = cv[0], cv[1]
+        if cv is None:
+            skipped.append(name)
+            continue
+        fit, p_v = cv
         valid_metrics[name] = evaluate(yv, p_v)
         valid_p[name] = p_v
         p_test = fit.predict(Xt)
@@ -249,8 +247,9 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     ref_rows = window[window.index.get_level_values("cutoff") == latest]
     Xr = ref_rows[features]
     reference = drift.profile(Xr)
-    asof_drift = _asof_drift(tables, as_of, builders, H, L, features,
-                             {"chosen": fit_rows, "shipped": window}, tc.seed)
+    # against the rows the champion was chosen on too, when the refit moved away from them
+    compared = {"chosen": fit_rows, "shipped": window} if tc.refit else {"shipped": window}
+    asof_drift = _asof_drift(tables, as_of, builders, H, L, features, compared, tc.seed)
     info = {
         "as_of": str(as_of.date()),
         "cutoffs": {"train": [str(c.date()) for c in split.train],
@@ -287,13 +286,12 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
 REFIT_FOLDS = 3  # out-of-fold calibration of a refit: 3 extra fits of the champion
 
 
-def _broken(name: str, raw: np.ndarray, skipped: list[str]) -> bool:
-    """A broken candidate must never be shipped or crash the run: report and skip it."""
+def _broken(name: str, raw: np.ndarray) -> bool:
+    """A broken candidate must never be shipped or crash the run: say so; the caller skips it."""
     if np.isfinite(raw).all():
         return False
     log.warning("%s gave %d non-finite scores on validation; skipped", name,
                 int((~np.isfinite(raw)).sum()))
-    skipped.append(name)
     return True
 
 
@@ -326,10 +324,8 @@ def _cross_validate(name: str, rows: pd.DataFrame, features: list[str], cfg: Con
         if getattr(cand, "best_iteration_", None) is not None:
             rounds.append(int(cand.best_iteration_))
     done = ~np.isnan(raw)
-    if not done.any():
+    if not done.any() or _broken(name, raw[done]):
         return None
-    if not np.isfinite(raw[done]).all():
-        return make_candidate(name, cfg.model, H, tc.seed), raw[done]
     p = np.full(len(rows), np.nan)
     for f in range(k):
         this, other = done & (folds == f), done & (folds != f)
