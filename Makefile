@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   := data/default/transactions.parquet
-MODEL  := models/churn/model.joblib
+MODEL  := models/default/model.joblib
 CONFIG ?=
 CFG    := $(if $(CONFIG),--config $(CONFIG),)
 AS_OF  ?=
 SCORES ?= data/scores.parquet
+CALLS  ?= 100
 PORT   ?= 5001
 FOLDS  ?= 3
 CUSTOMERS ?= 1000000
@@ -34,7 +35,7 @@ $(DATA): | $(STAMP)
 data: $(STAMP) ## (re)generate the embedded synthetic data in data/default
 	$(BIN)/churnmodel data synth
 
-train: $(STAMP) $(if $(CONFIG),,$(DATA)) ## train on the default data (or CONFIG=file.toml), export to models/churn
+train: $(STAMP) $(if $(CONFIG),,$(DATA)) ## train on the default data (or CONFIG=file.toml), export to models/<project> (default: models/default)
 	$(BIN)/churnmodel train $(CFG) $(if $(AS_OF),--as-of $(AS_OF),)
 
 profile: $(STAMP) $(if $(CONFIG),,$(DATA)) ## history, one-time buyers, gaps, base rate per horizon, ladder (CONFIG=, AS_OF=)
@@ -43,21 +44,21 @@ profile: $(STAMP) $(if $(CONFIG),,$(DATA)) ## history, one-time buyers, gaps, ba
 backtest: $(STAMP) $(if $(CONFIG),,$(DATA)) ## retrain as of FOLDS=3 dates 3 months apart, compare every candidate
 	$(BIN)/churnmodel backtest $(CFG) $(if $(AS_OF),--as-of $(AS_OF),) --folds $(FOLDS)
 
-score: $(STAMP) ## flag at-risk customers with drivers (AS_OF=YYYY-MM-DD, SCORES=file) with models/churn
-	$(BIN)/churnmodel score $(CFG) $(if $(AS_OF),--as-of $(AS_OF),) --out $(SCORES) --overwrite
+score: $(STAMP) ## flag at-risk customers with drivers and the call list (AS_OF=YYYY-MM-DD, SCORES=file, CALLS=N) with models/<project>
+	$(BIN)/churnmodel score $(CFG) $(if $(AS_OF),--as-of $(AS_OF),) --out $(SCORES) --overwrite --call-list $(CALLS)
 
 serve: $(STAMP) ## serve the registered champion over REST on 127.0.0.1 (PORT=5001; after make train)
 	$(BIN)/churnmodel serve $(CFG) --port $(PORT)
 
-report: $(STAMP) ## write reports/churn_report.html with models/churn (AS_OF=YYYY-MM-DD; trains first if needed)
-	@test -f $(MODEL) || $(MAKE) train
+report: $(STAMP) ## write reports/<project>/churn_report.html with models/<project> (AS_OF=YYYY-MM-DD; trains first if needed)
+	@$(if $(CONFIG),true,test -f $(MODEL)) || $(MAKE) train
 	$(BIN)/churnmodel report $(CFG) $(if $(AS_OF),--as-of $(AS_OF),)
 
 # jupyter execute runs each notebook in notebooks/ and saves nothing: the files stay output-free.
 NOTEBOOKS := $(sort $(wildcard notebooks/0*.ipynb))
-NB_ENV = $(strip $(if $(CONFIG),CHURNMODEL_CONFIG=$(abspath $(CONFIG))) $(if $(AS_OF),CHURNMODEL_AS_OF=$(AS_OF)))
-notebooks: $(STAMP) ## run the four notebooks top to bottom on the default data (trains first if needed)
-	@test -f $(MODEL) || $(MAKE) train
+NB_ENV = $(strip CHURNMODEL_ROOT=$(CURDIR) $(if $(CONFIG),CHURNMODEL_CONFIG=$(abspath $(CONFIG))) $(if $(AS_OF),CHURNMODEL_AS_OF=$(AS_OF)))
+notebooks: $(STAMP) ## run the four notebooks top to bottom (CONFIG=file.toml for your project; trains first if needed)
+	@$(if $(CONFIG),$(MAKE) train,test -f $(MODEL) || $(MAKE) train)
 	$(NB_ENV) $(BIN)/jupyter execute --kernel_name=python3 $(NOTEBOOKS)
 
 # Chromium renders the report in tests/e2e/test_report.py: scripts/ensure-chromium installs it
@@ -77,4 +78,4 @@ lint: $(STAMP) ## ruff over src and tests, mypy over src
 	$(BIN)/mypy src
 
 clean: ## remove generated data, models and the virtual environment
-	rm -rf $(VENV) data/default models/churn .pytest_cache mlflow.db mlruns
+	rm -rf $(VENV) data/default models/default reports/default .pytest_cache mlflow.db mlruns

@@ -60,10 +60,12 @@ _SEED = _int_in(*SEED_RANGE)
 
 def _config(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config)
+    model_dir = Path(args.model_dir).resolve() if getattr(args, "model_dir", None) else None
     return with_overrides(
         cfg,
         training={"as_of": getattr(args, "as_of", None), "seed": getattr(args, "seed", None)},
-        output={"model_dir": Path(args.model_dir) if getattr(args, "model_dir", None) else None},
+        # --model-dir names the one place a run writes to: its report goes there too
+        output={"model_dir": model_dir, "report_dir": model_dir},
     )
 
 
@@ -299,7 +301,7 @@ def _preflight_train(args: argparse.Namespace, cfg: Config) -> None:
 
 
 def _report_after_training(cfg: Config, tables, result, model_dir: Path) -> None:
-    """Write reports/churn_report.html; a failing report must never fail a training run."""
+    """Write the project's churn_report.html; a failing report must never fail a training run."""
     from churnmodel.report import REPORT_FILE, churn_report, write_report
 
     t0 = time.perf_counter()
@@ -346,18 +348,23 @@ def _scoring_model(args: argparse.Namespace, cfg: Config):
 
         preflight_store(cfg)
         configure(cfg)
-    return load_churn_model(source)
+    from churnmodel.scoring import check_model_project
+
+    model = load_churn_model(source)
+    check_model_project(model, cfg, source)
+    return model
 
 
 def cmd_score(args: argparse.Namespace) -> None:
     from churnmodel import preflight
     from churnmodel.drift import against_model, summary_line
-    from churnmodel.report.render import money
-    from churnmodel.scoring import check_output_path, score_customers, write_table
+    from churnmodel.scoring import call_list, check_output_path, score_customers, write_table
 
     cfg = _config(args)
     out = check_output_path(args.out, args.overwrite)
     drift_out = _companion_output(out, "drift", "the feature drift table", args.overwrite)
+    calls_out = (_companion_output(out, "call_list", "the call list", args.overwrite)
+                 if args.call_list else None)
     preflight.table_sources(cfg)
     model = _scoring_model(args, cfg)
     if model.info.get("learnt_nothing"):
@@ -374,27 +381,82 @@ def cmd_score(args: argparse.Namespace) -> None:
         write_table(scores, out)
         if found["drift"] is not None:
             write_table(found["drift"][0], drift_out)
+        if calls_out is not None:
+            write_table(call_list(scores, args.call_list), calls_out)
         bar.update(1)
     secs = time.perf_counter() - t0
-    risk = scores[scores["at_risk"]]
-    sc = model.info.get("scoring", {})
     ref = model.info.get("reference", {})
     then = (f"; {ref['mean_probability']:.3f} on the model's reference cutoff {ref['cutoff']}"
             if "mean_probability" in ref else "")
     print(f"scored {len(scores):,} customers active at {as_of.date()} in {secs:.1f}s "
           f"(mean churn probability {scores['churn_probability'].mean():.3f}{then})")
-    share = f"; {sc['share']:.1%} on validation" if "share" in sc else ""
-    cur = cfg.scoring.currency
-    print(f"at risk (p >= {sc.get('threshold', 0.5):.3f}): {len(risk):,} customers "
-          f"({len(risk) / max(len(scores), 1):.1%}{share}), expected value at risk "
-          f"{money(risk['expected_value_at_risk'].sum(), cur)} of "
-          f"{money(scores['expected_value_at_risk'].sum(), cur)}")
+    for line in decision_lines(scores, model.info, cfg.scoring.currency):
+        print(line)
     if found["drift"] is None:
         print("drift: not measured (the model was trained before drift references were kept; "
               "retrain to get them)")
     else:
         print(summary_line(*found["drift"]))
-    print(f"wrote {out}" + (f" and {drift_out}" if found["drift"] is not None else ""))
+        _loud_drift(found["drift"][0], model.info)
+    written = [str(out)] + ([str(drift_out)] if found["drift"] is not None else []) + \
+        ([str(calls_out)] if calls_out is not None else [])
+    print("wrote " + ", ".join(written))
+
+
+def decision_lines(scores: pd.DataFrame, info: dict, currency: str) -> list[str]:
+    """The at-risk list, win-back list, states and actions, as score prints them."""
+    from churnmodel.decisions import counts
+    from churnmodel.report.render import money
+
+    sc = info.get("scoring", {})
+    n = max(len(scores), 1)
+    risk = scores[scores["at_risk"]]
+    c = counts(scores)
+    share = f"; {sc['share']:.1%} of the not-lapsed on validation" if "share" in sc else ""
+    win = scores[scores["action"] == "win back"]
+    return [
+        f"at risk, to retain now (p >= {sc.get('threshold', 0.5):.3f}, not lapsed): "
+        f"{len(risk):,} customers ({len(risk) / n:.1%}{share}), expected value at risk "
+        f"{money(risk['expected_value_at_risk'].sum(), currency)} of "
+        f"{money(scores['expected_value_at_risk'].sum(), currency)}",
+        f"win back (lapsed, worth an offer): {len(win):,} customers, value "
+        f"{money(win['customer_value'].sum(), currency)}",
+        "states: " + ", ".join(f"{k} {v:,}" for k, v in c["state"].items())
+        + "; actions: " + ", ".join(f"{k} {v:,}" for k, v in c["action"].items()),
+    ]
+
+
+def _loud_drift(drift: pd.DataFrame, info: dict) -> None:
+    """Most features drifting at the major level: another data set, not a new month."""
+    major = int((drift["level"] == "major").sum())
+    if len(drift) and major / len(drift) > 0.5:
+        print(f"WARNING: {major} of {len(drift)} features drift at the major level: these data do "
+              f"not look like what the model (project '{info.get('project', '?')}') was trained "
+              "on. Check that --config and --model belong together; the scores are not to be "
+              "trusted until they do.")
+
+
+def cmd_features(args: argparse.Namespace) -> None:
+    """The feature rows the model scores at a date, at full precision (for REST or checks)."""
+    from churnmodel import preflight
+    from churnmodel.scoring import check_output_path, feature_rows, write_table
+
+    cfg = _config(args)
+    out = check_output_path(args.out, args.overwrite, suffixes=(".csv", ".parquet", ".json"))
+    preflight.table_sources(cfg)
+    model = _scoring_model(args, cfg)
+    tables = _load_tables(cfg)
+    as_of = _as_of(args, tables)
+    ids = None
+    if args.customers:
+        ids = [x.strip() for part in args.customers for x in part.split(",") if x.strip()]
+        if not ids:
+            raise ChurnModelError("--customers names no customer id; give ids separated by commas.")
+    X = feature_rows(model, tables, as_of, cfg.scoring, ids).reset_index()
+    write_table(X, out)
+    print(f"wrote the features of {len(X):,} customers at {as_of.date()} ({len(X.columns) - 2} "
+          f"features, customer_id and customer_value) to {out}"
+          + (" as a REST request body (dataframe_split)" if out.suffix.lower() == ".json" else ""))
 
 
 def cmd_explain(args: argparse.Namespace) -> None:
@@ -554,6 +616,9 @@ def cmd_report(args: argparse.Namespace) -> None:
         preflight.writable_file(args.screenshot, "screenshot", "--screenshot")
     preflight.table_sources(cfg)
     model = ChurnModel.load(model_dir)
+    from churnmodel.scoring import check_model_project
+
+    check_model_project(model, cfg, model_dir)
     tables = _load_tables(cfg)
     as_of = _as_of(args, tables)
     t0 = time.perf_counter()
@@ -711,7 +776,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--as-of", type=_parse_date, help="ignore every event after this date "
                     "(backtesting); default: the latest event")
     tr.add_argument("--seed", type=_SEED, help="random seed (default from config: 42)")
-    tr.add_argument("--model-dir", help="where to export the model (default models/churn)")
+    tr.add_argument("--model-dir", help="where to export the model (default models/<project>)")
     tr.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     tr.set_defaults(func=cmd_train)
 
@@ -722,7 +787,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="customer ids, separated by commas or spaces")
     ex.add_argument("--as-of", type=_parse_date, help="date of the explanation (default: the latest "
                     "event)")
-    ex.add_argument("--model", help="model directory (default models/churn) or MLflow URI")
+    ex.add_argument("--model", help="model directory (default models/<project>) or MLflow URI")
     ex.add_argument("--n", type=int, default=3, help="factors per direction (default 3)")
     ex.add_argument("--out", help="also write the factors, .csv or .parquet")
     ex.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
@@ -753,11 +818,24 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--as-of", type=_parse_date, help="scoring date (default: the latest event)")
     sc.add_argument("--out", required=True, help="output file, .csv or .parquet (feature drift goes "
                     "to <stem>_drift.csv next to it)")
-    sc.add_argument("--model", help="model directory (default models/churn) or MLflow URI, "
-                    "e.g. models:/churnmodel@champion")
+    sc.add_argument("--model", help="model directory (default models/<project>) or MLflow URI, "
+                    "e.g. models:/churnmodel-default@champion")
     sc.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     sc.add_argument("--no-drivers", action="store_true", help="skip explaining at-risk customers")
+    sc.add_argument("--call-list", type=_int_in(1, 10_000_000), metavar="N",
+                    help="also write the N customers to contact first to <stem>_call_list.csv")
     sc.set_defaults(func=cmd_score)
+
+    ft = sub.add_parser("features", help="write the feature rows the model scores at a date "
+                        "(.csv, .parquet, or .json: a REST request body)")
+    common(ft)
+    ft.add_argument("--as-of", type=_parse_date, help="date (default: the latest event)")
+    ft.add_argument("--customers", action="append", help="only these ids (comma-separated; "
+                    "repeatable); they must be active at the date")
+    ft.add_argument("--out", required=True, help="output file: .csv, .parquet or .json")
+    ft.add_argument("--model", help="model directory (default models/<project>) or MLflow URI")
+    ft.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    ft.set_defaults(func=cmd_features)
 
     sub.add_parser("bench", help="measure every stage at scale: churnmodel bench --customers N "
                    "(see churnmodel bench --help)")
@@ -778,7 +856,7 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--as-of", type=_parse_date, help="segmentation date (default: the latest event)")
     sg.add_argument("--out", required=True, help="output file, .csv or .parquet (cluster profiles "
                     "go to <stem>_clusters.csv next to it)")
-    sg.add_argument("--model", help="model directory (default models/churn; without a trained "
+    sg.add_argument("--model", help="model directory (default models/<project>; without a trained "
                     "model no churn probability) or MLflow URI")
     sg.add_argument("--overwrite", action="store_true", help="replace existing output files")
     sg.set_defaults(func=cmd_segment)
@@ -787,8 +865,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(rp)
     rp.add_argument("--as-of", type=_parse_date, help="date of the customers shown (default: the "
                     "latest event)")
-    rp.add_argument("--model", help="exported model directory (default models/churn)")
-    rp.add_argument("--out", help="HTML file (default reports/churn_report.html)")
+    rp.add_argument("--model", help="exported model directory (default models/<project>)")
+    rp.add_argument("--out", help="HTML file (default reports/<project>/churn_report.html)")
     rp.add_argument("--screenshot", nargs="?", const="", metavar="PNG",
                     help="also render the page in headless Chromium and save a screenshot "
                          "(default next to the report, .png)")

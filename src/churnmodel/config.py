@@ -6,11 +6,20 @@ valid key: a typo must never silently fall back to a default.
 
 Relative paths are resolved against the directory of the config file (or the current
 directory when there is no file).
+
+Workspaces: a config names its project (``[project] name = "shop"``; without it, the
+config file's name, e.g. ``shop.toml`` is project ``shop``; no config at all is project
+``default``). Unless set explicitly, the project's model directory is
+``models/<name>/``, its report ``reports/<name>/``, its MLflow experiment and registered
+model ``churnmodel-<name>``, all under the workspace root (the current directory, or
+``CHURNMODEL_ROOT``). Training one project never touches another's files or alias.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 import tomllib
 import types
 import typing
@@ -73,6 +82,14 @@ class DataConfig:
     def uses_default(self) -> bool:
         """True when no table is configured: the embedded synthetic data in ``dir`` is used."""
         return not self.tables
+
+    def source_id(self) -> str:
+        """Where the data come from, for the champion duel: the folder of the embedded data,
+        or each configured table's file (or query)."""
+        if self.uses_default:
+            return f"dir:{Path(self.dir).resolve()}"
+        return ";".join(f"{n}={Path(t.path).resolve() if t.path is not None else t.query}"
+                        for n, t in sorted(self.tables.items()))
 
 
 @dataclass(frozen=True)
@@ -194,10 +211,27 @@ class ModelConfig:
                 raise ConfigError(f"model.{name} must be in (0, 1], got {getattr(self, name)}.")
 
 
+DEFAULT_PROJECT = "default"
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """The workspace: its name scopes the model directory, report, experiment and model."""
+
+    name: str = DEFAULT_PROJECT
+
+    def __post_init__(self) -> None:
+        if not _PROJECT_NAME.fullmatch(self.name):
+            raise ConfigError(f"project.name must be 1-64 letters, digits, '-', '_' or '.', "
+                              f"starting with a letter or digit (it names folders and the MLflow "
+                              f"model), got {self.name!r}.")
+
+
 @dataclass(frozen=True)
 class OutputConfig:
-    model_dir: Path = Path("models/churn")
-    report_dir: Path = Path("reports")
+    model_dir: Path = Path("models") / DEFAULT_PROJECT
+    report_dir: Path = Path("reports") / DEFAULT_PROJECT
 
 
 @dataclass(frozen=True)
@@ -211,7 +245,10 @@ class ScoringConfig:
     net spend over the last ``value_window_days``. ``top_k_percent`` replaces the profit
     rule by a fixed share: the threshold that flags that share on the validation cutoff.
     Either way the threshold is a probability fixed at training, so batch scoring and the
-    REST server flag the same customers.
+    REST server flag the same customers. Customers who have already lapsed (no purchase
+    for a horizon) are never at risk: they go to the win-back list, where an offer is
+    accepted with probability ``winback_acceptance_rate`` (lower than a retention offer's;
+    :mod:`churnmodel.decisions`).
 
     ``currency`` is the unit of the money amounts (transaction amounts, customer value,
     offer cost), printed after them in the report and the command line's summaries, e.g.
@@ -220,6 +257,7 @@ class ScoringConfig:
 
     offer_cost: float = 30.0
     acceptance_rate: float = 0.25
+    winback_acceptance_rate: float = 0.05
     value_window_days: int = 365
     top_k_percent: float | None = None
     n_drivers: int = 3
@@ -233,6 +271,9 @@ class ScoringConfig:
                               f"{self.currency!r}.")
         if not 0 < self.acceptance_rate <= 1:
             raise ConfigError(f"scoring.acceptance_rate must be in (0, 1], got {self.acceptance_rate}.")
+        if not 0 < self.winback_acceptance_rate <= 1:
+            raise ConfigError(f"scoring.winback_acceptance_rate must be in (0, 1], got "
+                              f"{self.winback_acceptance_rate}.")
         if self.offer_cost < 0:
             raise ConfigError(f"scoring.offer_cost must be >= 0, got {self.offer_cost}.")
         if self.top_k_percent is not None and not 0 < self.top_k_percent <= 100:
@@ -268,8 +309,8 @@ class TrackingConfig:
 
     enabled: bool = True
     tracking_uri: str | None = None
-    experiment: str = "churnmodel"
-    model_name: str = "churnmodel"
+    experiment: str = f"churnmodel-{DEFAULT_PROJECT}"
+    model_name: str = f"churnmodel-{DEFAULT_PROJECT}"
     alias: str = "champion"
 
     def __post_init__(self) -> None:
@@ -334,6 +375,7 @@ def tracking_uri_problem(uri: str) -> str:
 
 @dataclass(frozen=True)
 class Config:
+    project: ProjectConfig = field(default_factory=ProjectConfig)
     data: DataConfig = field(default_factory=DataConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
@@ -493,10 +535,56 @@ def _check_source_option(table: str, key: str, value: str) -> None:
                                   f"({text}); use codes such as %Y %m %d %H %M %S.") from None
 
 
-def config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> Config:
-    """Build a :class:`Config` from a parsed TOML mapping (see module docstring)."""
+def workspace_root() -> Path:
+    """Where a project's default folders and the default MLflow store live: the current
+    directory, or ``CHURNMODEL_ROOT`` (notebooks run in ``notebooks/`` and set it)."""
+    root = os.environ.get("CHURNMODEL_ROOT")
+    return Path(root).resolve() if root else Path.cwd()
+
+
+def project_name_from(path: str | Path) -> str:
+    """The project a config file names when it has no ``[project] name``: its file name.
+
+    >>> project_name_from("configs/My Shop.toml")
+    'My_Shop'
+    """
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem).lstrip("_.-")[:64]
+    return stem or DEFAULT_PROJECT
+
+
+def config_from_dict(raw: Mapping[str, Any], base: Path | None = None,
+                     project: str = DEFAULT_PROJECT, root: Path | None = None) -> Config:
+    """Build a :class:`Config` from a parsed TOML mapping (see module docstring).
+
+    ``project`` is the project name when the mapping has no ``[project] name``; the
+    project's folders default to ``root`` (the workspace root) ``/models/<name>`` and
+    ``/reports/<name>``.
+    """
     base = base or Path.cwd()
     raw = dict(raw)
+    cfg = _config_from_dict(raw, base)
+    raw_project = raw.get("project") or {}
+    if "name" not in raw_project:
+        cfg = dataclasses.replace(cfg, project=ProjectConfig(name=project))
+    return _workspace_defaults(cfg, raw, root or workspace_root())
+
+
+def _workspace_defaults(cfg: Config, raw: Mapping[str, Any], root: Path) -> Config:
+    """Fill what the config leaves unset from the project name (see the module docstring)."""
+    name = cfg.project.name
+    out, trk = dict(raw.get("output") or {}), dict(raw.get("tracking") or {})
+    output = dataclasses.replace(
+        cfg.output,
+        model_dir=cfg.output.model_dir if "model_dir" in out else root / "models" / name,
+        report_dir=cfg.output.report_dir if "report_dir" in out else root / "reports" / name)
+    tracking = dataclasses.replace(
+        cfg.tracking,
+        experiment=cfg.tracking.experiment if "experiment" in trk else f"churnmodel-{name}",
+        model_name=cfg.tracking.model_name if "model_name" in trk else f"churnmodel-{name}")
+    return dataclasses.replace(cfg, output=output, tracking=tracking)
+
+
+def _config_from_dict(raw: dict[str, Any], base: Path) -> Config:
     data_raw = dict(raw.pop("data", {}) or {})
     if "tables" in data_raw:
         raise ConfigError("[data.tables] is not a section: configure each table directly as "
@@ -517,11 +605,11 @@ def config_from_dict(raw: Mapping[str, Any], base: Path | None = None) -> Config
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read a TOML config file; ``None`` gives the defaults (embedded synthetic data)."""
+    """Read a TOML config file; ``None`` gives the defaults (embedded synthetic data, the
+    project ``default``)."""
     if path is None:
-        return Config(data=DataConfig(dir=Path.cwd() / "data/default"),
-                      output=OutputConfig(model_dir=Path.cwd() / "models/churn",
-                                          report_dir=Path.cwd() / "reports"))
+        root = workspace_root()
+        return _workspace_defaults(Config(data=DataConfig(dir=root / "data/default")), {}, root)
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist.")
@@ -529,7 +617,7 @@ def load_config(path: str | Path | None = None) -> Config:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}.") from None
-    return config_from_dict(raw, base=p.resolve().parent)
+    return config_from_dict(raw, base=p.resolve().parent, project=project_name_from(p))
 
 
 def with_overrides(cfg: Config, **sections: Mapping[str, Any]) -> Config:

@@ -145,7 +145,7 @@ def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | s
     as_of = pd.Timestamp(as_of).normalize()
     known = tables.until(as_of)
     population = active_customers(known, as_of, model.activity_lookback_days)
-    ids = _as_ids(customer_ids, population)
+    ids = as_ids(customer_ids, population)
     absent = [i for i in ids if i not in population]
     if absent:
         shown = ", ".join(map(str, absent[:10])) + (" ..." if len(absent) > 10 else "")
@@ -199,7 +199,7 @@ def _for_direction(sentence: str, direction: str) -> str:
     return sentence
 
 
-def _as_ids(given: Sequence[object], population: pd.Index) -> list[object]:
+def as_ids(given: Sequence[object], population: pd.Index) -> list[object]:
     """Ids in the population's dtype (integers when the data's ids are integers)."""
     if not pd.api.types.is_integer_dtype(population.dtype):
         return [str(i) for i in given]

@@ -1,8 +1,10 @@
-"""From a calibrated churn probability to the risk band and the at-risk flag.
+"""From a calibrated churn probability to the risk band, the state, the at-risk flag and
+the action.
 
-The band edges and the at-risk threshold are fixed at training (``model.info["scoring"]``),
-so every path that scores (batch, explain, the pyfunc, REST) reads them here and flags the
-same customers. Below scoring and explaining: both use it, it uses neither.
+The band edges, the at-risk threshold and the decision rules are fixed at training
+(``model.info["scoring"]``, ``model.info["decisions"]``), so every path that scores (batch,
+explain, the pyfunc, REST) reads them here and flags the same customers with the same
+action. Below scoring and explaining: both use it, it uses neither.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
+
+from churnmodel.decisions import ACTIONS, STATES, Policy, customer_state, decide
 
 DEFAULT_BANDS = (0.2, 0.5, 0.8)
 DEFAULT_THRESHOLD = 0.5
@@ -33,11 +37,21 @@ def risk_band(p: np.ndarray | pd.Series, edges: Sequence[float]) -> pd.Categoric
     return pd.Categorical.from_codes(codes, categories=names, ordered=True)
 
 
-def risk_frame(model: ChurnModel, X: pd.DataFrame) -> pd.DataFrame:
-    """``churn_probability, risk_band, at_risk`` per row of ``X`` (same index), as trained."""
+def risk_frame(model: ChurnModel, X: pd.DataFrame,
+               value: np.ndarray | pd.Series | None = None) -> pd.DataFrame:
+    """``churn_probability, risk_band, state, at_risk, action`` per row of ``X`` (same
+    index), as trained (:mod:`churnmodel.decisions`). ``value``: what each customer is
+    worth (aligned with ``X``; ``None`` when unknown)."""
     sc = model.info.get("scoring", {})
+    pol = Policy.from_info(model.info, model.horizon_days)
     p = model.predict_proba(X)
-    out = pd.DataFrame({"churn_probability": p}, index=X.index)
-    out["risk_band"] = risk_band(p, sc.get("risk_bands", DEFAULT_BANDS))
-    out["at_risk"] = p >= sc.get("threshold", DEFAULT_THRESHOLD)
-    return out
+    state = customer_state(X, pol.horizon_days, pol.typical_gap_days, pol.lapsing_factor)
+    v = None if value is None else np.asarray(value, dtype=float)
+    at_risk, action = decide(p, state, v, pol)
+    return pd.DataFrame({
+        "churn_probability": p,
+        "risk_band": risk_band(p, sc.get("risk_bands", DEFAULT_BANDS)),
+        "state": pd.Categorical(state, categories=list(STATES)),
+        "at_risk": at_risk,
+        "action": pd.Categorical(action, categories=list(ACTIONS)),
+    }, index=X.index)

@@ -19,7 +19,7 @@ The pieces, each usable on its own:
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from churnmodel.segmentation import ClusterResult
 
 SUFFIXES = (".csv", ".parquet")
-__all__ = ["SUFFIXES", "Segments", "check_output_path", "choose_threshold", "customer_segments",
+__all__ = ["SUFFIXES", "Segments", "call_list", "check_model_project", "check_output_path",
+           "choose_threshold", "customer_segments",
            "customer_value", "profit_curve", "risk_band", "score_customers", "score_frame",
            "write_table"]
 
@@ -154,19 +155,41 @@ def _unprofitable_note(curve: pd.DataFrame, value: np.ndarray, cfg: ScoringConfi
 
 # --- scoring --------------------------------------------------------------------------
 
-def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
-                n_drivers: int | None = None) -> pd.DataFrame:
-    """Probability, risk band, at-risk flag and (for those at risk) drivers, per row of ``X``.
+def check_model_project(model: ChurnModel, cfg: Config, source: object) -> None:
+    """Refuse to score one project's data with another project's model.
 
-    Uses the threshold and bands fixed at training (``model.info["scoring"]``), so every
-    path that scores (batch, pyfunc, REST) flags the same customers.
+    A model trained before projects existed carries no project and is accepted.
+    """
+    theirs = model.info.get("project")
+    ours = cfg.project.name
+    if theirs is None or theirs == ours:
+        return
+    raise ChurnModelError(
+        f"the model at {str(source)!r} belongs to project '{theirs}', but the config is "
+        f"project '{ours}': its features and threshold were fitted on other data. Score "
+        f"project '{ours}' with its own model (train it with this config), or pass the "
+        f"config of project '{theirs}' (--config).")
+
+
+
+def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
+                n_drivers: int | None = None,
+                value: np.ndarray | pd.Series | None = None) -> pd.DataFrame:
+    """Probability, risk band, state, at-risk flag, action and drivers, per row of ``X``.
+
+    Uses the threshold, bands and decision rules fixed at training (``model.info``), so
+    every path that scores (batch, pyfunc, REST) gives the same customers the same state
+    and action (:mod:`churnmodel.decisions`). ``value`` (aligned with ``X``) is what each
+    customer is worth; it decides between win back and let go, nurture and monitor.
+    Drivers are filled for the customers a campaign contacts: at risk, or to win back.
     """
     sc = model.info.get("scoring", {})
     n = sc.get("n_drivers", 3) if n_drivers is None else n_drivers
-    out = risk_frame(model, X)
+    out = risk_frame(model, X, value)
     cols = driver_columns(n)
     if explain and n > 0:
-        flagged = X[out["at_risk"].to_numpy()]
+        contact = (out["at_risk"] | (out["action"] == "win back")).to_numpy()
+        flagged = X[contact]
         expl = explain_rows(model, flagged) if len(flagged) else None
         if expl is not None:
             d = drivers(expl, n)
@@ -180,17 +203,49 @@ def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
     return out
 
 
+def feature_rows(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str,
+                 cfg: ScoringConfig | None = None,
+                 customers: Sequence[object] | None = None) -> pd.DataFrame:
+    """Exactly the rows :func:`score_customers` scores at ``as_of`` (index ``customer_id``):
+    the model's features plus ``customer_value``, for the customers active then (or the
+    given ones, which must be active). Posting them to the REST server gives batch
+    scoring's answers.
+    """
+    from churnmodel.explain import as_ids
+
+    cfg = cfg or ScoringConfig()
+    as_of = pd.Timestamp(as_of).normalize()
+    X = model.features(tables, as_of)
+    if customers is not None:
+        ids = as_ids(customers, X.index)
+        absent = [i for i in ids if i not in X.index]
+        if absent:
+            shown = ", ".join(map(str, absent[:10])) + (" ..." if len(absent) > 10 else "")
+            raise ChurnModelError(
+                f"{len(absent)} customer(s) not active at {as_of.date()}: {shown}. Only customers "
+                f"with a purchase in the {model.activity_lookback_days} days up to the date are "
+                "scored; check the ids, or pick another --as-of.")
+        X = X.loc[ids]
+    value = customer_value(tables, as_of, X.index, cfg.value_window_days)
+    return X.assign(customer_value=value.to_numpy())
+
+
+SCORE_COLUMNS = ("customer_id", "churn_probability", "risk_band", "state", "at_risk", "action",
+                 "customer_value", "expected_value_at_risk")
+
+
 def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str,
                     cfg: ScoringConfig | None = None, explain: bool = True,
                     on_step: Callable[[str], Any] | None = None,
                     on_features: Callable[[pd.DataFrame], Any] | None = None) -> pd.DataFrame:
     """Score every customer active at ``as_of``: one row each, riskiest first.
 
-    Columns: ``customer_id, churn_probability, risk_band, at_risk, customer_value,
-    expected_value_at_risk`` (probability × value), ``rfm_segment`` (when the RFM features
-    exist) and ``driver_{1..n}_{feature,value,contribution,sentence}`` for those at risk.
-    ``on_step(name)`` is called after each long step (for progress bars); ``on_features(X)``
-    with the feature frame, once built (e.g. to measure drift without building it twice).
+    Columns: ``customer_id, churn_probability, risk_band, state, at_risk, action,
+    customer_value, expected_value_at_risk`` (probability × value), ``rfm_segment`` (when
+    the RFM features exist) and ``driver_{1..n}_{feature,value,contribution,sentence}`` for
+    the customers to contact (at risk, or to win back). ``on_step(name)`` is called after
+    each long step (for progress bars); ``on_features(X)`` with the feature frame, once
+    built (e.g. to measure drift without building it twice).
     """
     cfg = cfg or ScoringConfig()
     step = on_step or (lambda name: None)
@@ -199,17 +254,52 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
     if on_features is not None:
         on_features(X)
     step("features")
-    scored = score_frame(model, X, explain=explain)
-    step("predict + explain")
     value = customer_value(tables, as_of, X.index, cfg.value_window_days)
-    scored.insert(3, "customer_value", value.to_numpy())
-    scored.insert(4, "expected_value_at_risk", scored["churn_probability"] * scored["customer_value"])
+    scored = score_frame(model, X, explain=explain, value=value.to_numpy())
+    step("predict + explain")
+    scored.insert(5, "customer_value", value.to_numpy())
+    scored.insert(6, "expected_value_at_risk", scored["churn_probability"] * scored["customer_value"])
     if {"recency_days", "frequency", "monetary_total"} <= set(X.columns):
         from churnmodel.segmentation import rfm_scores
 
-        scored.insert(5, "rfm_segment", rfm_scores(X)["rfm_segment"].reindex(X.index).to_numpy())
+        scored.insert(7, "rfm_segment", rfm_scores(X)["rfm_segment"].reindex(X.index).to_numpy())
     scored = scored.sort_values("churn_probability", ascending=False, kind="stable")
     return scored.reset_index(names="customer_id")
+
+
+CALL_LIST_COLUMNS = ("customer_id", "state", "action", "churn_probability", "customer_value",
+                     "value_at_stake", "top_reason", "top_lever")
+
+
+def call_list(scores: pd.DataFrame, n: int | None = None) -> pd.DataFrame:
+    """The customers to contact first: those to retain now or win back, by value at stake.
+
+    ``value_at_stake`` is ``churn_probability * customer_value`` (what the customer is
+    expected to take with them); ``top_reason`` is their first driver sentence and
+    ``top_lever`` their first lever sentence (what to act on), when explained.
+
+    >>> s = pd.DataFrame({"customer_id": [1, 2, 3], "state": ["active", "lapsed", "active"],
+    ...     "action": ["retain now", "win back", "monitor"], "churn_probability": [0.6, 0.9, 0.1],
+    ...     "customer_value": [100.0, 500.0, 900.0]})
+    >>> c = call_list(s)
+    >>> c["customer_id"].tolist(), c["value_at_stake"].tolist()
+    ([2, 1], [450.0, 60.0])
+    """
+    contact = scores[scores["action"].isin(["retain now", "win back"])]
+    out = pd.DataFrame({
+        "customer_id": contact["customer_id"],
+        "state": contact["state"].astype("string"),
+        "action": contact["action"].astype("string"),
+        "churn_probability": contact["churn_probability"].astype("float64"),
+        "customer_value": contact["customer_value"].astype("float64"),
+        "value_at_stake": (contact["churn_probability"] * contact["customer_value"]).astype("float64"),
+        "top_reason": contact.get("driver_1_sentence", pd.Series(pd.NA, index=contact.index))
+        .astype("string"),
+        "top_lever": contact.get("lever_1_sentence", pd.Series(pd.NA, index=contact.index))
+        .astype("string"),
+    })
+    out = out.sort_values(["value_at_stake", "churn_probability"], ascending=False, kind="stable")
+    return (out if n is None else out.head(n)).reset_index(drop=True)
 
 
 # --- segments of every customer at a date ------------------------------------------
@@ -261,14 +351,15 @@ def customer_segments(tables: Tables, as_of: pd.Timestamp | str, cfg: Config,
     value = customer_value(tables, as_of, X.index, cfg.scoring.value_window_days)
     scores = matrix = p = None
     if model is not None:
-        scores = score_frame(model, X, explain=explain)
+        scores = score_frame(model, X, explain=explain, value=value.to_numpy())
         p = scores["churn_probability"]
     clusters = behaviour_clusters(X if p is None else X.assign(churn_probability=p), cfg.segments)
-    table = segment_table(X, p, value, cfg.segments, clusters)
+    decided = None if scores is None else scores[["risk_band", "state", "at_risk", "action"]]
+    table = segment_table(X, p, value, cfg.segments, clusters, decided=decided)
     if p is None:
         table["customer_value"] = value.astype("float64")
     else:
-        matrix = risk_value_matrix(p, value)[1]
+        matrix = risk_value_matrix(p, value, decided=decided)[1]
     return Segments(as_of, X, table, clusters, matrix, scores)
 
 
@@ -299,6 +390,35 @@ def check_output_path(path: str | Path, overwrite: bool = False,
     return p
 
 
+def request_json(df: pd.DataFrame) -> str:
+    """``df`` as the REST server's ``dataframe_split`` body, every float digit kept.
+
+    pandas' ``to_json`` rounds to 10 significant digits, which moved 11 of 5,000 answers
+    by up to 0.016; Python's float ``repr`` round-trips exactly. Missing values are null.
+
+    >>> request_json(pd.DataFrame({"a": [0.1 + 0.2, None], "b": ["x", None]}))
+    '{"dataframe_split": {"columns": ["a", "b"], "data": [[0.30000000000000004, "x"], [null, null]]}}'
+    """
+    import json
+
+    def cell(v: object) -> object:
+        if v is None or v is pd.NA or v is pd.NaT:
+            return None
+        if isinstance(v, float | np.floating):
+            return None if np.isnan(v) else float(v)
+        if isinstance(v, np.integer):
+            return int(v)
+        if isinstance(v, np.bool_):
+            return bool(v)
+        if isinstance(v, pd.Timestamp):
+            return v.isoformat()
+        return v
+
+    rows = [[cell(v) for v in row] for row in df.astype(object).itertuples(index=False, name=None)]
+    return json.dumps({"dataframe_split": {"columns": [str(c) for c in df.columns],
+                                           "data": rows}}, allow_nan=False)
+
+
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Write ``df`` as CSV or Parquet (by suffix) atomically: temp file, then rename.
 
@@ -309,4 +429,6 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     p = Path(path)
     if p.suffix.lower() == ".parquet":
         return atomic_write(p, lambda tmp: df.to_parquet(tmp, index=False))
+    if p.suffix.lower() == ".json":  # the REST server's request body (churnmodel features)
+        return atomic_write(p, lambda tmp: tmp.write_text(request_json(df)))
     return atomic_write(p, lambda tmp: df.to_csv(tmp, index=False))

@@ -25,15 +25,18 @@ overlap (first match wins all the same), so the 5 x 5 grid reads::
 
 Risk x value actions
 --------------------
-:func:`risk_value_matrix` crosses a churn-risk band with a value band and reads the action
-from :data:`ACTION_TABLE`::
+:func:`risk_value_matrix` crosses the model's risk band with a value band. With a model,
+the action of each customer is the one :mod:`churnmodel.decisions` gave it when scoring
+(from risk, value and state together: *retain now*, *nurture*, *monitor*, *win back*,
+*let go*), so the matrix, the score file and the report count the same customers. Without
+decisions (probabilities only) the action is read from :data:`ACTION_TABLE`::
 
-    risk \\ value   low        medium     high
-    high           let go     save now   save now
-    medium         monitor    nurture    save now
-    low            monitor    nurture    nurture
+    risk \\ value   low        medium       high
+    high           let go     retain now   retain now
+    medium         monitor    nurture      retain now
+    low            monitor    nurture      nurture
 
-*save now*: a retention offer worth its cost; *nurture*: engagement and loyalty care for
+*retain now*: a retention offer worth its cost; *nurture*: engagement and loyalty care for
 customers worth growing; *monitor*: no action, watch the score; *let go*: no paid offer
 (at most a low-cost automated message), the expected saving does not cover one.
 """
@@ -52,6 +55,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from churnmodel.config import SegmentConfig
+from churnmodel.decisions import ACTIONS as DECISION_ACTIONS
 from churnmodel.errors import ConfigError, DataError, nearest
 from churnmodel.features.satisfaction import NPS_GROUPS, nps_group
 
@@ -121,11 +125,11 @@ NO_ANSWER = "no answer"
 NPS_GROUP_LEVELS: tuple[str, ...] = (*NPS_GROUPS, NO_ANSWER)
 
 BANDS: tuple[str, ...] = ("low", "medium", "high")
-ACTIONS: tuple[str, ...] = ("save now", "nurture", "monitor", "let go")
-#: (risk band, value band) -> action; see the module docstring.
+ACTIONS: tuple[str, ...] = DECISION_ACTIONS
+#: (risk band, value band) -> action without decisions; see the module docstring.
 ACTION_TABLE: dict[tuple[str, str], str] = {
-    ("high", "high"): "save now", ("high", "medium"): "save now", ("high", "low"): "let go",
-    ("medium", "high"): "save now", ("medium", "medium"): "nurture", ("medium", "low"): "monitor",
+    ("high", "high"): "retain now", ("high", "medium"): "retain now", ("high", "low"): "let go",
+    ("medium", "high"): "retain now", ("medium", "medium"): "nurture", ("medium", "low"): "monitor",
     ("low", "high"): "nurture", ("low", "medium"): "nurture", ("low", "low"): "monitor",
 }
 
@@ -405,47 +409,61 @@ def nps_groups(features: pd.DataFrame) -> pd.Series:
 def risk_value_matrix(churn_probability: pd.Series, value: pd.Series,
                       risk_edges: tuple[float, float] = (0.2, 0.5),
                       value_quantiles: tuple[float, float] = (0.5, 0.8),
+                      decided: pd.DataFrame | None = None,
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Risk band x value band per customer, the action of :data:`ACTION_TABLE`, and a summary.
+    """Risk band x value band per customer, the action, and a summary.
 
-    Risk: ``p < 0.2`` low, ``0.2 <= p < 0.5`` medium, ``p >= 0.5`` high (``risk_edges``).
     Value: low up to the 50 % quantile of ``value`` among these customers, medium up to the
     80 % quantile, high above (``value_quantiles``; customers tied on an edge take the lower
     band). ``value`` may cover more customers; only those in ``churn_probability`` count.
 
+    With ``decided`` (the ``risk_band, state, at_risk, action`` columns that scoring gave
+    these customers, :func:`churnmodel.risk.risk_frame`), the risk band and action are those,
+    so the matrix counts what the score file says. Without it, risk is ``p < 0.2`` low,
+    ``0.2 <= p < 0.5`` medium, ``p >= 0.5`` high (``risk_edges``) and the action comes from
+    :data:`ACTION_TABLE`.
+
     Returns the per-customer frame (index of ``churn_probability``; ``risk_band,
-    value_band, action``, all categorical) and the nine-cell summary, high risk and high
-    value first: ``risk_band, value_band, action, customers, total_value,
+    value_band, action`` and, with ``decided``, ``state, at_risk``) and the summary, one
+    row per risk band, value band and action that holds customers, riskiest and most
+    valuable first: ``risk_band, value_band, action, customers, total_value,
     expected_value_at_risk`` (the sum of ``p * value``).
 
     >>> p = pd.Series([0.1, 0.3, 0.9, 0.6], index=[1, 2, 3, 4])
     >>> v = pd.Series([10.0, 50.0, 5.0, 400.0], index=[1, 2, 3, 4])
     >>> risk_value_matrix(p, v)[0]["action"].tolist()
-    ['monitor', 'nurture', 'let go', 'save now']
+    ['monitor', 'nurture', 'let go', 'retain now']
     """
-    _check_edges(risk_edges, "risk_edges")
     _check_edges(value_quantiles, "value_quantiles")
     p, v = _aligned(churn_probability, value)
     qs = np.quantile(v.to_numpy(), value_quantiles) if len(v) else np.zeros(2)
-    risk_code = np.searchsorted(np.asarray(risk_edges), p.to_numpy(), side="right")
     value_code = np.searchsorted(qs, v.to_numpy(), side="left")
-    actions = np.array([[ACTION_TABLE[r, w] for w in BANDS] for r in BANDS], dtype=object)
-    per = pd.DataFrame({
-        "risk_band": pd.Categorical.from_codes(risk_code, categories=list(BANDS)),
-        "value_band": pd.Categorical.from_codes(value_code, categories=list(BANDS)),
-        "action": pd.Categorical(actions[risk_code, value_code], categories=list(ACTIONS)),
-    }, index=p.index)
-    rows = []
-    for r in reversed(range(3)):
-        for w in reversed(range(3)):
-            cell = (risk_code == r) & (value_code == w)
-            rows.append({"risk_band": BANDS[r], "value_band": BANDS[w], "action": actions[r, w],
-                         "customers": int(cell.sum()), "total_value": float(v[cell].sum()),
-                         "expected_value_at_risk": float((p[cell] * v[cell]).sum())})
-    summary = pd.DataFrame(rows).astype({"risk_band": pd.CategoricalDtype(list(BANDS)),
-                                         "value_band": pd.CategoricalDtype(list(BANDS)),
-                                         "action": pd.CategoricalDtype(list(ACTIONS))})
-    return per, summary
+    value_band = pd.Categorical.from_codes(value_code, categories=list(BANDS))
+    if decided is None:
+        _check_edges(risk_edges, "risk_edges")
+        risk_code = np.searchsorted(np.asarray(risk_edges), p.to_numpy(), side="right")
+        actions = np.array([[ACTION_TABLE[r, w] for w in BANDS] for r in BANDS], dtype=object)
+        per = pd.DataFrame({
+            "risk_band": pd.Categorical.from_codes(risk_code, categories=list(BANDS)),
+            "value_band": value_band,
+            "action": pd.Categorical(actions[risk_code, value_code], categories=list(ACTIONS)),
+        }, index=p.index)
+    else:
+        d = decided.reindex(p.index)
+        if d["action"].isna().any():
+            raise DataError(TABLE, "action", "is missing for customers that have a churn "
+                            "probability", "pass the decisions scoring gave every customer",
+                            n_rows=int(d["action"].isna().sum()))
+        per = pd.DataFrame({"risk_band": d["risk_band"], "value_band": value_band,
+                            "action": d["action"], "state": d["state"],
+                            "at_risk": d["at_risk"].astype(bool)}, index=p.index)
+    cells = per.assign(customers=1, total_value=v, expected_value_at_risk=p * v)
+    summary = (cells.groupby(["risk_band", "value_band", "action"], observed=True, sort=True)
+               [["customers", "total_value", "expected_value_at_risk"]].sum().reset_index())
+    summary = summary.sort_values(["risk_band", "value_band", "action"],
+                                  ascending=[False, False, True], kind="stable")
+    summary["customers"] = summary["customers"].astype("int64")
+    return per, summary.reset_index(drop=True)
 
 
 def _check_edges(edges: Sequence[float], name: str) -> None:
@@ -478,13 +496,15 @@ def _aligned(churn_probability: pd.Series, value: pd.Series) -> tuple[pd.Series,
 
 def segment_table(features: pd.DataFrame, churn_probability: pd.Series | None = None,
                   customer_value: pd.Series | None = None, cfg: SegmentConfig | None = None,
-                  clusters: ClusterResult | None = None) -> pd.DataFrame:
+                  clusters: ClusterResult | None = None,
+                  decided: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every segmentation of every customer, side by side (index ``customer_id``).
 
     Columns: those of :func:`rfm_scores`; ``cluster, cluster_name`` (:func:`behaviour_clusters`,
     or ``clusters`` when given, e.g. to keep its profiles); ``nps_group`` when the frame has
     NPS features; and with ``churn_probability``: ``churn_probability, customer_value,
-    risk_band, value_band, action`` (:func:`risk_value_matrix`). ``customer_value`` (what
+    risk_band, value_band, action`` (:func:`risk_value_matrix`; with ``decided``, the
+    scoring's ``risk_band, state, at_risk, action``). ``customer_value`` (what
     keeping each customer is worth, :func:`churnmodel.scoring.customer_value`) defaults to the spend of the
     last 365 days (``spend_365d``, else ``monetary_total``).
     """
@@ -505,7 +525,7 @@ def segment_table(features: pd.DataFrame, churn_probability: pd.Series | None = 
         p = _one_per_customer(churn_probability, feats.index, "churn_probability")
         v = (_default_value(feats) if customer_value is None
              else _one_per_customer(customer_value, feats.index, "customer_value"))
-        per, _ = risk_value_matrix(p, v)
+        per, _ = risk_value_matrix(p, v, decided=decided)
         out["churn_probability"] = p.astype("float64")
         out["customer_value"] = v.astype("float64")
         out = out.join(per)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnmodel.config import Config, tracking_uri_problem
+from churnmodel.config import Config, tracking_uri_problem, workspace_root
 from churnmodel.data.tables import Tables
 from churnmodel.errors import ChurnModelError, ConfigError, one_line
 
@@ -66,7 +66,7 @@ def tracking_uri(cfg: Config) -> str:
         return env
     if cfg.tracking.tracking_uri:
         return cfg.tracking.tracking_uri
-    return f"sqlite:///{Path.cwd() / DEFAULT_DB}"
+    return f"sqlite:///{workspace_root() / DEFAULT_DB}"
 
 
 def uri_source(cfg: Config) -> str:
@@ -193,6 +193,32 @@ class RunReport:
     reason: str
     artifacts: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+def model_identity(model) -> dict[str, str]:
+    """What a champion duel must share: project, feature set and data source."""
+    feats = ",".join(sorted(model.feature_names))
+    return {"project": str(model.info.get("project", "default")),
+            "feature_set": hashlib.sha256(feats.encode()).hexdigest()[:16],
+            "data_source": str(model.info.get("data_source", "unknown"))[:4000]}
+
+
+def _not_comparable(client, name: str, alias: str,
+                    identity: dict[str, str]) -> tuple[str, str, str] | None:
+    """``(what differs, champion version, description)`` when the current champion was
+    trained for another project, feature set or data source; ``None`` when comparable."""
+    try:
+        current = client.get_model_version_by_alias(name, alias)
+    except Exception:
+        return None
+    tags = current.tags or {}
+    words = {"project": "project '{}'", "feature_set": "another feature set ({})",
+             "data_source": "another data source ({})"}
+    for key in ("project", "feature_set", "data_source"):
+        theirs = tags.get(key)
+        if theirs is not None and theirs != identity[key]:
+            return key, str(current.version), words[key].format(theirs)
+    return None
 
 
 def _champion_auc_on(client, name: str, alias: str, X: pd.DataFrame, y: np.ndarray) -> tuple[
@@ -352,8 +378,21 @@ def _register(result, cfg: Config, info, run_id: str, uri: str, t0: float) -> Ru
         version = mlflow.register_model(info.model_uri, name)
     yv = result.valid_predictions["churned"].to_numpy()
     new_auc = result.valid_metrics[result.champion]["roc_auc"]
-    old_version, old_auc, why = _champion_auc_on(client, name, alias, result.valid_features, yv)
-    if old_version is None:
+    identity = model_identity(result.model)
+    for key, value in identity.items():
+        client.set_model_version_tag(name, version.version, key, value)
+    other = _not_comparable(client, name, alias, identity)
+    old_version, old_auc, why = (None, None, "") if other else _champion_auc_on(
+        client, name, alias, result.valid_features, yv)
+    if other and other[0] == "project":
+        move, reason = False, (f"did not compare: the champion (version {other[1]}) belongs to "
+                               f"{other[2]}; registered without the alias '{alias}' (give each "
+                               "project its own [tracking] model_name)")
+    elif other:
+        move, reason = True, (f"did not compare with the champion (version {other[1]}): it was "
+                              f"trained on {other[2]}; alias '{alias}' moved to this project's "
+                              "newest model")
+    elif old_version is None:
         move, reason = True, f"first registered version: alias '{alias}' set"
     elif old_auc is None:
         move, reason = True, why + f"; alias '{alias}' moved"

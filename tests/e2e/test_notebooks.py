@@ -97,4 +97,4 @@ def test_04_score_and_act_runs_with_the_model_of_03(run_notebook):
     run_notebook("03_train_and_explain")
     nb = run_notebook("04_score_and_act")
     text = _text(nb)
-    assert "at risk" in text and "save now" in text
+    assert "at risk" in text and "retain now" in text

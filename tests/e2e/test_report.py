@@ -125,7 +125,10 @@ def test_train_writes_a_self_contained_report(project):
     assert "http://" not in text and "https://" not in text
     assert len(dom.images) >= 7  # 5 curves + SHAP beeswarm + importance (+ dependence plots)
     assert "oracle (true probability)" in text and "baseline: bgnbd" in text
-    assert "Champions" in text and "save now" in text
+    assert "Champions" in text and "retain now" in text
+    # the call list closes the page: the customers to contact first, with state and action
+    calls = text[text.index('<section id="call-list">'):]
+    assert "first lever" in calls and ("retain now" in calls or "win back" in calls)
     # drift of the scored population against the validation cutoff, in the coverage section
     coverage = text[text.index('<section id="coverage">'):]
     assert "Feature drift since the model's reference cutoff" in coverage
@@ -182,7 +185,7 @@ def test_segment_command_writes_every_active_customer_with_segments_and_actions(
     assert list(seg.columns) == [
         "customer_id", "r_score", "f_score", "m_score", "fm_score", "rfm_score", "rfm_segment",
         "cluster", "cluster_name", "nps_group", "churn_probability", "customer_value", "risk_band",
-        "value_band", "action"]
+        "value_band", "action", "state", "at_risk"]
     active = active_customers(load_default_tables(small_data_dir), AS_OF)
     assert seg["customer_id"].is_unique and set(seg["customer_id"]) == set(active)
     assert seg["churn_probability"].between(0, 1).all() and seg["action"].notna().all()
@@ -190,7 +193,7 @@ def test_segment_command_writes_every_active_customer_with_segments_and_actions(
     assert profiles["size"].sum() == len(seg) and profiles["name"].is_unique
     assert set(profiles["cluster"]) == set(seg["cluster"])
     for text in ("RFM segment", "Champions", "behavioural clusters (k = ", "NPS group",
-                 "risk x value", "save now", "seg.parquet", "seg_clusters.csv"):
+                 "risk x value", "retain now", "seg.parquet", "seg_clusters.csv"):
         assert text in r.stdout
 
     again = run("segment", "--config", "config.toml", "--as-of", AS_OF, "--out", "seg.parquet",

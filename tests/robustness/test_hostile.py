@@ -512,7 +512,7 @@ class TestServe:
         if model:
             assert "model 'models/nope' (--model) does not exist" in line
         else:
-            assert "model 'models:/churnmodel@champion' cannot be loaded from the tracking store" in line
+            assert "model 'models:/churnmodel-c@champion' cannot be loaded from the tracking store" in line
 
     @pytest.fixture(scope="class")
     def client(self, trained, tmp_path_factory):

@@ -39,9 +39,44 @@ def test_defaults_train_on_the_embedded_synthetic_data():
 def test_no_file_and_an_empty_mapping_give_the_defaults(tmp_path):
     cfg = load_config(None)
     assert cfg.data.dir == Path.cwd() / "data/default"
-    assert cfg.output.model_dir == Path.cwd() / "models/churn"
+    assert cfg.output.model_dir == Path.cwd() / "models/default"
+    assert cfg.output.report_dir == Path.cwd() / "reports/default"
+    assert cfg.project.name == "default"
+    assert (cfg.tracking.experiment, cfg.tracking.model_name) == ("churnmodel-default",) * 2
     empty = config_from_dict({}, base=tmp_path)
     assert empty.labels == Config().labels and empty.data.uses_default
+
+
+def test_a_project_owns_its_folders_experiment_and_registered_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHURNMODEL_ROOT", str(tmp_path / "ws"))
+    (tmp_path / "conf").mkdir()
+    named = tmp_path / "conf" / "anything.toml"
+    named.write_text('[project]\nname = "shop"\n' + MINIMAL, encoding="utf-8")
+    cfg = load_config(named)
+    ws = (tmp_path / "ws").resolve()
+    assert cfg.project.name == "shop"
+    assert cfg.output.model_dir == ws / "models/shop"
+    assert cfg.output.report_dir == ws / "reports/shop"
+    assert (cfg.tracking.experiment, cfg.tracking.model_name) == ("churnmodel-shop",) * 2
+    # without [project] name, the file's name is the project: never the default's folders
+    unnamed = tmp_path / "conf" / "my shop.toml"
+    unnamed.write_text(MINIMAL, encoding="utf-8")
+    assert load_config(unnamed).project.name == "my_shop"
+    assert load_config(unnamed).output.model_dir == ws / "models/my_shop"
+    # explicit settings win, relative to the config file
+    explicit = tmp_path / "conf" / "x.toml"
+    explicit.write_text(MINIMAL + '\n[output]\nmodel_dir = "m"\n[tracking]\nmodel_name = "shared"\n',
+                        encoding="utf-8")
+    cfg = load_config(explicit)
+    assert cfg.output.model_dir == (tmp_path / "conf").resolve() / "m"
+    assert cfg.output.report_dir == ws / "reports/x"
+    assert cfg.tracking.model_name == "shared" and cfg.tracking.experiment == "churnmodel-x"
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "../x", "-x", "x" * 65, "sp ace"])
+def test_a_project_name_must_be_a_safe_folder_name(tmp_path, name):
+    with pytest.raises(ConfigError, match="project.name"):
+        config_from_dict({"project": {"name": name}}, base=tmp_path)
 
 
 def test_minimal_toml_file_maps_columns_and_resolves_the_path_next_to_it(tmp_path):

@@ -252,22 +252,42 @@ def test_risk_value_bands_actions_and_totals_by_hand():
                                          "medium", "high", "high", "low", "high"]
     assert per["value_band"].tolist() == ["low"] * 5 + ["medium"] * 3 + ["high"] * 2
     assert per["action"].tolist() == ["monitor", "monitor", "monitor", "monitor", "let go",
-                                      "nurture", "save now", "save now", "nurture", "save now"]
+                                      "nurture", "retain now", "retain now", "nurture", "retain now"]
     cells = summary.set_index(["risk_band", "value_band"])
-    assert len(summary) == 9
+    assert len(summary) == 7  # the occupied cells only
     assert summary["customers"].sum() == 10
     assert summary["total_value"].sum() == pytest.approx(550)
     assert summary["expected_value_at_risk"].sum() == pytest.approx(float((p * v).sum()))
     assert cells.loc[("high", "medium"), "customers"] == 2
     assert cells.loc[("high", "medium"), "expected_value_at_risk"] == pytest.approx(0.6 * 70 + 0.9 * 80)
     assert cells.loc[("medium", "low"), "total_value"] == 70
-    assert cells.loc[("medium", "high"), "customers"] == 0
-    assert summary.iloc[0][["risk_band", "value_band", "action"]].tolist() == ["high", "high", "save now"]
+    assert ("medium", "high") not in cells.index
+    assert summary.iloc[0][["risk_band", "value_band", "action"]].tolist() == ["high", "high", "retain now"]
 
 
-def test_the_action_table_covers_the_nine_cells_with_the_four_actions():
+def test_with_decisions_the_matrix_counts_what_scoring_decided():
+    """Band and action come from scoring (one per customer), so a cell can hold several."""
+    ids = pd.Index([1, 2, 3, 4], name="customer_id")
+    p = pd.Series([0.9, 0.95, 0.1, 0.3], index=ids)
+    v = pd.Series([100.0, 100.0, 1.0, 2.0], index=ids)
+    bands = pd.CategoricalDtype(["low", "medium", "high", "very high"], ordered=True)
+    decided = pd.DataFrame({
+        "risk_band": pd.Series(["very high", "very high", "low", "medium"], index=ids, dtype=bands),
+        "state": ["active", "lapsed", "active", "active"], "at_risk": [True, False, False, False],
+        "action": ["retain now", "win back", "monitor", "monitor"]}, index=ids)
+    per, summary = risk_value_matrix(p, v, decided=decided)
+    assert per["action"].tolist() == ["retain now", "win back", "monitor", "monitor"]
+    assert per["state"].tolist() == ["active", "lapsed", "active", "active"]
+    top = summary.iloc[:2]
+    assert top["risk_band"].astype(str).tolist() == ["very high", "very high"]
+    assert top["action"].tolist() == ["retain now", "win back"]
+    assert summary["customers"].sum() == 4
+
+
+def test_the_action_table_covers_the_nine_cells_with_four_of_the_actions():
     assert len(ACTION_TABLE) == 9
-    assert set(ACTION_TABLE.values()) == set(ACTIONS) == {"save now", "nurture", "monitor", "let go"}
+    assert set(ACTION_TABLE.values()) == {"retain now", "nurture", "monitor", "let go"}
+    assert set(ACTIONS) == {"retain now", "nurture", "monitor", "win back", "let go"}
 
 
 def test_risk_value_needs_a_value_for_every_scored_customer():

@@ -20,6 +20,7 @@ import pandas as pd
 from churnmodel import drift
 from churnmodel.config import Config
 from churnmodel.data.tables import Tables
+from churnmodel.decisions import customer_state, policy, typical_gap
 from churnmodel.errors import DataError
 from churnmodel.features import available_builders
 from churnmodel.modeling import ladder
@@ -214,13 +215,24 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     # The champion is chosen on validation only; the test rows stay untouched by choices.
     champion = max(valid_metrics, key=lambda k: valid_metrics[k]["roc_auc"])
     # The at-risk threshold is fixed on validation too (campaign profit or top-k share).
+    # Lapsed customers (no purchase for a horizon) are a win-back matter, never at risk: the
+    # threshold is the most profitable retention campaign among the others.
     valid_ids = va.index.get_level_values("customer_id")
     valid_pred = pd.DataFrame({
         "customer_id": valid_ids, "churned": yv, "p": valid_p[champion],
         "customer_value": customer_value(tables, split.valid, pd.Index(valid_ids),
                                          cfg.scoring.value_window_days).to_numpy()})
-    threshold = choose_threshold(yv, valid_pred["p"].to_numpy(),
-                                 valid_pred["customer_value"].to_numpy(), cfg.scoring)
+    Xv_rows = va[features]
+    valid_pred["state"] = customer_state(Xv_rows, H, typical_gap(Xv_rows))
+    keep = (valid_pred["state"] != "lapsed").to_numpy()
+    if not keep.any():
+        keep[:] = True  # every validation customer lapsed: fall back to all of them
+    threshold = choose_threshold(yv[keep], valid_pred["p"].to_numpy()[keep],
+                                 valid_pred["customer_value"].to_numpy()[keep], cfg.scoring)
+    threshold["excluded_lapsed"] = int((~keep).sum())
+    decision_policy = policy(H, threshold["threshold"], cfg.scoring, Xv_rows,
+                             valid_pred["customer_value"].to_numpy(), cfg.scoring.risk_bands)
+    threshold["winback"] = _winback_economics(valid_pred, decision_policy)
     oracle_metrics = None
     if oracle is not None:
         o = oracle[oracle["cutoff"] == split.test].set_index("customer_id")["p_churn"]
@@ -267,6 +279,9 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
         # latest cutoff the shipped model was fitted on
         "reference": {"cutoff": str(pd.Timestamp(latest).date()), "profile": reference,
                       "mean_probability": float(shipped.predict(Xr).mean())},
+        "project": cfg.project.name,
+        "data_source": cfg.data.source_id(),
+        "decisions": decision_policy.as_dict(),
         "scoring": {**threshold, "risk_bands": list(cfg.scoring.risk_bands),
                     "n_drivers": cfg.scoring.n_drivers,
                     "value_window_days": cfg.scoring.value_window_days},
@@ -281,6 +296,23 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
                        oracle_metrics, rows, seconds, test_pred, valid_pred, sample,
                        Xv.droplevel("cutoff"), drift.compare(valid_reference, sample),
                        refit_info, asof_drift, fitted, refitted)
+
+
+def _winback_economics(valid_pred: pd.DataFrame, pol) -> dict[str, Any]:
+    """What the win-back list would have made among the lapsed validation customers:
+    offers to those worth one, each accepted with ``winback_acceptance_rate`` by those who
+    did not come back by themselves."""
+    from churnmodel.decisions import decide
+
+    _, action = decide(valid_pred["p"].to_numpy(), valid_pred["state"].to_numpy(),
+                       valid_pred["customer_value"].to_numpy(), pol)
+    win = action == "win back"
+    y = valid_pred["churned"].to_numpy()[win]
+    v = valid_pred["customer_value"].to_numpy()[win]
+    lapsed = int((valid_pred["state"] == "lapsed").sum())
+    return {"lapsed": lapsed, "contacted": int(win.sum()),
+            "acceptance_rate": pol.winback_acceptance_rate,
+            "profit": float((y * pol.winback_acceptance_rate * v - pol.offer_cost).sum())}
 
 
 REFIT_FOLDS = 3  # out-of-fold calibration of a refit: 3 extra fits of the champion

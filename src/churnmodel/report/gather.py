@@ -21,17 +21,18 @@ import pandas as pd
 from churnmodel import drift
 from churnmodel.config import Config
 from churnmodel.data.tables import Tables
+from churnmodel.decisions import counts
 from churnmodel.errors import ChurnModelError, DataError
 from churnmodel.features import catalog
 from churnmodel.profiling import profile_history
-from churnmodel.scoring import Segments, customer_segments
+from churnmodel.scoring import Segments, call_list, customer_segments
 from churnmodel.segmentation import segment_metrics
 
 if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
 
 SECTION_IDS = ("headline", "metrics", "curves", "drivers", "segments", "segment-metrics",
-               "risk-value", "coverage", "history")
+               "risk-value", "coverage", "history", "call-list")
 REPORT_FILE = "churn_report.html"
 #: Training figures shown in the "curves" section, in order: file name in ``<model>/plots``, caption.
 CURVE_PLOTS = (
@@ -41,6 +42,7 @@ CURVE_PLOTS = (
     ("gains_lift.png", "Cumulative gains and lift"),
     ("profit_curve.png", "Retention-campaign profit curve (validation cutoff) and the at-risk threshold"),
 )
+CALL_LIST_ROWS = 25  # the report's call list; `churnmodel score --call-list N` writes any length
 # capture@10% is not shown: it is always lift@10% x 0.1, a second name for the same number.
 METRIC_COLUMNS = (("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"), ("brier", "Brier"),
                   ("log_loss", "log loss"), ("lift_top_decile", "lift@10%"))
@@ -68,6 +70,7 @@ class ChurnReport:
     drift_cutoff: str | None = None
     currency: str = ""  # shown after money values ([scoring] currency); "" shows none
     history: Any = None  # churnmodel.profiling.HistoryProfile of the purchase log at as_of
+    call_list: pd.DataFrame | None = None  # the customers to contact first (scoring.call_list)
 
 
 
@@ -109,7 +112,8 @@ def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str 
         "threshold": threshold, "threshold_rule": sc.get("rule", "default"),
         "value_at_risk": float(evr[at_risk].sum()), "value_at_risk_all": float(evr.sum()),
         "mean_probability": float(scores["churn_probability"].mean()),
-        "save_now": int((segs.table["action"] == "save now").sum()) if "action" in segs.table else 0,
+        "win_back": int((scores["action"] == "win back").sum()),
+        "counts": counts(scores),
         "test_auc": m.get("roc_auc"), "oracle_auc": metrics_json.get("oracle", {}).get("roc_auc"),
         "best_baseline": _best_baseline(metrics_json),
         "test_cutoff": metrics_json.get("test_cutoff"),
@@ -158,7 +162,9 @@ def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str 
                        training=training, notes=notes,
                        drift=measured[0] if measured else None,
                        drift_cutoff=measured[1] if measured else None,
-                       currency=cfg.scoring.currency, history=history)
+                       currency=cfg.scoring.currency, history=history,
+                       call_list=call_list(scores.assign(customer_value=value.to_numpy())
+                                           .reset_index(names="customer_id"), CALL_LIST_ROWS))
 
 
 def top_drivers(scores: pd.DataFrame, n: int = 10) -> pd.DataFrame:

@@ -183,14 +183,24 @@ def page_tables(report: ChurnReport) -> dict[str, Any]:
         "profile_names": {"mean_probability": "mean churn probability", **names,
                           **{c: catalog.label(c) for c in features}},
         "silhouette": ", ".join(f"k={k}: {v:.3f}" for k, v in cl.silhouette.items()),
-        "nps": None, "bands": BANDS, "cells": {}, "by_action": None,
+        "nps": None, "bands": BANDS, "risk_bands": [], "cells": {}, "by_action": None,
     }
     if "nps_group" in t.columns:
         out["nps"] = segment_overview(t, "nps_group").reset_index().rename(
             columns={"nps_group": "NPS group"})
     mx = s.matrix
     if mx is not None:
-        out["cells"] = {(str(row.risk_band), str(row.value_band)): row for row in mx.itertuples()}
+        out["risk_bands"] = [str(b) for b in mx["risk_band"].cat.categories]
+        cells: dict[tuple[str, str], dict[str, Any]] = {}
+        for (risk, val), g in mx.groupby(["risk_band", "value_band"], observed=False):
+            acts = g[g["customers"] > 0].sort_values("customers", ascending=False)
+            cells[(str(risk), str(val))] = {
+                "customers": int(g["customers"].sum()), "total_value": float(g["total_value"].sum()),
+                "expected_value_at_risk": float(g["expected_value_at_risk"].sum()),
+                "main": str(acts["action"].iloc[0]) if len(acts) else "none",
+                "actions": " · ".join(f"{a} {n:,}" for a, n in zip(acts["action"], acts["customers"],
+                                                                    strict=True))}
+        out["cells"] = cells
         out["by_action"] = mx.groupby("action", observed=False)[
             ["customers", "total_value", "expected_value_at_risk"]].sum().reset_index()
     return out

@@ -16,6 +16,7 @@ from typing import Any
 
 import joblib
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
@@ -44,10 +45,13 @@ def pip_requirements() -> list[str]:
 
 
 class ChurnPyfunc(PythonModel):
-    """``predict(features)`` returns ``churn_probability, risk_band, at_risk`` and drivers.
+    """``predict(features)`` returns ``churn_probability, risk_band, state, at_risk,
+    action`` and drivers.
 
-    Input: one row per customer with the model's feature columns (an optional
-    ``customer_id`` column is passed through). Drivers are filled for rows at risk.
+    Input: one row per customer with the model's feature columns, an optional
+    ``customer_id`` column (passed through) and an optional ``customer_value`` (what
+    ``churnmodel features`` writes beside the features). Drivers are filled for the
+    customers to contact (at risk, or to win back).
     """
 
     model: ChurnModel
@@ -68,11 +72,16 @@ class ChurnPyfunc(PythonModel):
                 f"request has {len(X):,} rows; the server accepts at most {limit:,} per request "
                 "(CHURNMODEL_MAX_REQUEST_ROWS). Send smaller batches or use `churnmodel score`.")
         ids = X.pop("customer_id") if "customer_id" in X.columns else None
+        # what the customer is worth (``churnmodel features`` writes it): decides win back
+        # or let go, nurture or monitor; without it those use an unknown value
+        value = (pd.to_numeric(X.pop("customer_value"), errors="coerce").to_numpy(dtype=float)
+                 if "customer_value" in X.columns else None)
         try:
-            out = score_frame(self.model, X.reset_index(drop=True))
+            out = score_frame(self.model, X.reset_index(drop=True), value=value)
         except ChurnModelError as exc:  # a clear 400 instead of a stack trace
             raise MlflowException.invalid_parameter_value(str(exc)) from None
-        out["risk_band"] = out["risk_band"].astype("string")
+        for c in ("risk_band", "state", "action"):
+            out[c] = out[c].astype("string")
         for c in out.columns:  # JSON has no NaN: empty contributions become null
             if c.endswith("_contribution"):
                 out[c] = out[c].astype(object).where(out[c].notna(), None)
@@ -92,13 +101,16 @@ def _examples(model: ChurnModel, X: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
     for c in model.categories:
         example[c] = example[c].astype("string")
     out = score_frame(model, example)
-    out["risk_band"] = out["risk_band"].astype("string")
+    for c in ("risk_band", "state", "action"):
+        out[c] = out[c].astype("string")
     ids = pd.Series(X.index[:5], name="customer_id")
     example.insert(0, "customer_id", ids.to_numpy())
+    example["customer_value"] = np.zeros(len(example))
     out.insert(0, "customer_id", ids.to_numpy())
     sig = infer_signature(example, out)
+    optional = ("customer_id", "customer_value")
     inputs: list[ColSpec | TensorSpec] = [
-        ColSpec(c.type, c.name, required=c.name != "customer_id") for c in sig.inputs.inputs]
+        ColSpec(c.type, c.name, required=c.name not in optional) for c in sig.inputs.inputs]
     outputs: list[ColSpec | TensorSpec] = [
         ColSpec(c.type, c.name, required=False) for c in sig.outputs.inputs]
     return example.reset_index(drop=True), ModelSignature(Schema(inputs), Schema(outputs))
@@ -135,7 +147,7 @@ def log_pyfunc(model: ChurnModel, X: pd.DataFrame, model_path: str | Path):
 def load_churn_model(uri: str | Path) -> ChurnModel:
     """A :class:`ChurnModel` from a directory, an exported pyfunc or an MLflow model URI.
 
-    ``models:/churnmodel@champion`` and ``runs:/…`` resolve through the tracking URI.
+    ``models:/churnmodel-default@champion`` and ``runs:/…`` resolve through the tracking URI.
     """
     s = str(uri)
     if "://" in s or s.startswith(("models:/", "runs:/")):
