@@ -551,11 +551,19 @@ def _summary_text(summary: pd.DataFrame, title: str) -> str:
 
 
 def _matrix_text(matrix: pd.DataFrame) -> str:
-    cells = {(str(r.risk_band), str(r.value_band)): r for r in matrix.itertuples()}
+    """Risk band x value band: the customers of each action, and the cell's value."""
     bands = ["low", "medium", "high"]
-    rows = {f"{risk} risk": [f"{cells[risk, v].action}: {cells[risk, v].customers:,} / "
-                             f"{cells[risk, v].total_value:,.0f}" for v in bands]
-            for risk in reversed(bands)}
+    risks = [str(b) for b in matrix["risk_band"].cat.categories][::-1] \
+        if hasattr(matrix["risk_band"], "cat") else ["high", "medium", "low"]
+    rows = {}
+    for risk in risks:
+        row = []
+        for v in bands:
+            cell = matrix[(matrix["risk_band"].astype(str) == risk) & (matrix["value_band"].astype(str) == v)]
+            cell = cell[cell["customers"] > 0].sort_values("customers", ascending=False)
+            acts = ", ".join(f"{a} {n:,}" for a, n in zip(cell["action"], cell["customers"], strict=True))
+            row.append(f"{acts or 'none'} / {cell['total_value'].sum():,.0f}")
+        rows[f"{risk} risk"] = row
     return pd.DataFrame.from_dict(rows, orient="index",
                                   columns=[f"{v} value" for v in bands]).to_string()
 
@@ -592,7 +600,7 @@ def cmd_segment(args: argparse.Namespace) -> None:
     if "nps_group" in seg.table.columns:
         print("\n" + _summary_text(segment_overview(seg.table, "nps_group"), "NPS group"))
     if seg.matrix is not None:
-        print("\nrisk x value (action: customers / value):")
+        print("\nrisk x value (customers per action / value):")
         print(_matrix_text(seg.matrix))
     print(f"\nwrote {out} (one row per customer) and {profiles_out} (cluster profiles)")
 

@@ -44,15 +44,18 @@ def test_synth_train_score_round_trip(project):
             cwd=project)
     assert r.returncode == 0, r.stderr
     scores = pd.read_parquet(project / "s.parquet")
-    assert list(scores.columns) == [
-        "customer_id", "churn_probability", "risk_band", "at_risk", "customer_value",
-        "expected_value_at_risk", "rfm_segment", *driver_columns(3)]
+    assert list(scores.columns)[:8] == [
+        "customer_id", "churn_probability", "risk_band", "state", "at_risk", "action",
+        "customer_value", "expected_value_at_risk"]
+    assert "rfm_segment" in scores.columns and set(driver_columns(3)) <= set(scores.columns)
     assert scores["customer_id"].is_unique and scores["churn_probability"].between(0, 1).all()
     assert scores["churn_probability"].is_monotonic_decreasing  # riskiest first
     risky = scores[scores["at_risk"]]
     assert len(risky) > 0 and risky["driver_1_sentence"].notna().all()
-    assert scores.loc[~scores["at_risk"], "driver_1_feature"].isna().all()
-    assert "at risk (p >= " in r.stdout and "expected value at risk" in r.stdout
+    contacted = scores["action"].isin(["retain now", "win back"])
+    assert scores.loc[~contacted, "driver_1_feature"].isna().all()
+    assert "at risk, to retain now (p >= " in r.stdout and "expected value at risk" in r.stdout
+    assert "win back (lapsed, worth an offer): " in r.stdout and "states: active " in r.stdout
     assert "on the model's reference cutoff " in r.stdout and "on validation)" in r.stdout  # yardsticks
     # feature drift against the validation cutoff, one row per model feature
     drift = pd.read_csv(project / "s_drift.csv")

@@ -98,3 +98,44 @@ def test_04_score_and_act_runs_with_the_model_of_03(run_notebook):
     nb = run_notebook("04_score_and_act")
     text = _text(nb)
     assert "at risk" in text and "retain now" in text
+
+
+@pytest.mark.slow
+def test_the_four_notebooks_run_on_a_project_whose_config_lives_in_another_folder(
+        small_data_dir, tmp_path):
+    """`make notebooks CONFIG=elsewhere/shop.toml`: the config's relative paths resolve
+    against the file and the project's model folder against the workspace root, not the
+    kernel's working directory (notebooks/)."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    ws = tmp_path / "ws"
+    conf = ws / "elsewhere" / "conf"
+    conf.mkdir(parents=True)
+    tx = pd.read_parquet(small_data_dir / "transactions.parquet")
+    tx.to_csv(ws / "elsewhere" / "orders.csv", index=False)
+    (conf / "shop.toml").write_text('[data.transactions]\npath = "../orders.csv"\n'
+                                    "[model]\nn_estimators = 60\n[tracking]\nenabled = false\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNMODEL_")}
+    r = subprocess.run([sys.executable, "-m", "churnmodel.cli", "train", "--config",
+                        "elsewhere/conf/shop.toml", "--quiet"], cwd=ws, env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert (ws / "models" / "shop" / "model.joblib").exists()
+    kernel_dir = ws / "notebooks"
+    kernel_dir.mkdir()
+    env.update(CHURNMODEL_CONFIG=str(conf / "shop.toml"), CHURNMODEL_ROOT=str(ws),
+               CHURNMODEL_TREES="40")
+    for name in NAMES:
+        nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+        client = NotebookClient(nb, kernel_name="python3", timeout=600,
+                                resources={"metadata": {"path": str(kernel_dir)}})
+        try:
+            client.execute(env=env)
+        except CellExecutionError as exc:
+            pytest.fail(f"notebook {name} failed on the project config:\n{str(exc)[-3000:]}")
+        if name == "04_score_and_act":
+            assert "retain now" in _text(nb) and "Project('shop'" in _text(nb)
+    assert sorted(p.name for p in kernel_dir.iterdir()) == []  # nothing written beside the kernel
