@@ -221,9 +221,15 @@ def _not_comparable(client, name: str, alias: str,
     return None
 
 
-def _champion_auc_on(client, name: str, alias: str, X: pd.DataFrame, y: np.ndarray) -> tuple[
-        str | None, float | None, str]:
-    """Current champion's version and ROC AUC on ``X, y``; (None, None, why) if it cannot."""
+def _champion_auc_on(client, name: str, alias: str, X: pd.DataFrame, y: np.ndarray,
+                     valid_cutoff: str | None = None) -> tuple[str | None, float | None, str]:
+    """Current champion's version and ROC AUC on ``X, y``; (None, None, why) if it cannot.
+
+    A champion fitted on these very rows (its training or refit cutoffs hold the validation
+    cutoff ``valid_cutoff``, as a refit on the latest cutoffs of the same data does) would
+    be judged in-sample; then its own recorded validation ROC AUC stands in, and ``why``
+    says so.
+    """
     from sklearn.metrics import roc_auc_score
 
     try:
@@ -234,6 +240,22 @@ def _champion_auc_on(client, name: str, alias: str, X: pd.DataFrame, y: np.ndarr
         from churnmodel.serving.pyfunc import load_churn_model
 
         model = load_churn_model(f"models:/{name}@{alias}")
+    except Exception as exc:  # a champion that cannot be loaded loses
+        return current.version, None, (f"the current champion (version {current.version}) cannot "
+                                       f"be loaded: {exc}")
+    cuts = model.info.get("cutoffs", {})
+    seen = {*cuts.get("train", []), cuts.get("valid"), cuts.get("test"), *cuts.get("refit", [])}
+    if valid_cutoff is not None and valid_cutoff in seen:
+        recorded = None
+        try:
+            recorded = client.get_run(current.run_id).data.metrics.get(f"valid_{model.name}_roc_auc")
+        except Exception:
+            pass
+        if recorded is not None:
+            return current.version, float(recorded), (
+                f"the champion was fitted on the rows of cutoff {valid_cutoff}: its own recorded "
+                "validation ROC AUC is compared")
+    try:
         p = model.predict_proba(X)
     except Exception as exc:  # a champion that cannot score these features loses
         return current.version, None, (f"the current champion (version {current.version}) cannot "
@@ -383,7 +405,7 @@ def _register(result, cfg: Config, info, run_id: str, uri: str, t0: float) -> Ru
         client.set_model_version_tag(name, version.version, key, value)
     other = _not_comparable(client, name, alias, identity)
     old_version, old_auc, why = (None, None, "") if other else _champion_auc_on(
-        client, name, alias, result.valid_features, yv)
+        client, name, alias, result.valid_features, yv, str(result.split.valid.date()))
     if other and other[0] == "project":
         move, reason = False, (f"did not compare: the champion (version {other[1]}) belongs to "
                                f"{other[2]}; registered without the alias '{alias}' (give each "
@@ -397,11 +419,13 @@ def _register(result, cfg: Config, info, run_id: str, uri: str, t0: float) -> Ru
     elif old_auc is None:
         move, reason = True, why + f"; alias '{alias}' moved"
     elif new_auc > old_auc:
+        where = f" ({why})" if why else " on the same rows"
         move, reason = True, (f"validation ROC AUC {new_auc:.4f} beats the champion (version "
-                              f"{old_version}) at {old_auc:.4f} on the same rows: alias '{alias}' moved")
+                              f"{old_version}) at {old_auc:.4f}{where}: alias '{alias}' moved")
     else:
+        where = f" ({why})" if why else " on the same rows"
         move, reason = False, (f"validation ROC AUC {new_auc:.4f} does not beat the champion "
-                               f"(version {old_version}) at {old_auc:.4f} on the same rows: "
+                               f"(version {old_version}) at {old_auc:.4f}{where}: "
                                f"registered without the alias '{alias}'")
     if move:
         client.set_registered_model_alias(name, alias, version.version)

@@ -124,7 +124,8 @@ def test_score_flags_amounts_that_changed_unit_as_major_drift(project):
     shutil.copytree(project / "data", cents, dirs_exist_ok=True)
     tx = pd.read_parquet(cents / "transactions.parquet")
     tx.assign(amount=tx["amount"] * 100).to_parquet(cents / "transactions.parquet")
-    (project / "cents.toml").write_text('[data]\ndir = "data_cents"\n[output]\nmodel_dir = "model"\n')
+    (project / "cents.toml").write_text('[project]\nname = "config"\n[data]\ndir = "data_cents"\n'
+                                       '[output]\nmodel_dir = "model"\n')
     r = run("score", "--config", "cents.toml", "--as-of", "2025-11-30", "--out", "cents.csv",
             "--no-drivers", cwd=project)
     assert r.returncode == 0, r.stderr
