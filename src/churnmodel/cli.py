@@ -389,6 +389,8 @@ def cmd_score(args: argparse.Namespace) -> None:
           f"({len(risk) / max(len(scores), 1):.1%}{share}), expected value at risk "
           f"{money(risk['expected_value_at_risk'].sum(), cur)} of "
           f"{money(scores['expected_value_at_risk'].sum(), cur)}")
+    if scores.attrs.get("value_note"):  # CLV is the default value: say why it is not used
+        print(f"note: {scores.attrs['value_note']}")
     if found["drift"] is None:
         print("drift: not measured (the model was trained before drift references were kept; "
               "retrain to get them)")

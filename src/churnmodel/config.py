@@ -282,9 +282,9 @@ class SurvivalConfig:
     """
 
     enabled: bool = True
-    max_rows: int = 300_000
-    n_rounds: int = 200
-    learning_rate: float = 0.05
+    max_rows: int = 150_000
+    n_rounds: int = 100
+    learning_rate: float = 0.1
 
     def __post_init__(self) -> None:
         if self.max_rows < 1000:

@@ -48,11 +48,14 @@ __all__ = ["SUFFIXES", "Segments", "check_output_path", "choose_threshold", "cus
 # --- value and campaign economics ---------------------------------------------------------
 
 def customer_value(tables: Tables, as_of: pd.Timestamp, customers: pd.Index,
-                   window_days: int = 365) -> pd.Series:
+                   window_days: int = 365, value_model: Any = None) -> pd.Series:
     """What each customer is worth keeping, seen at ``as_of`` (never negative).
 
     The customers table's ``value`` column when it is present (missing values count as 0);
-    otherwise net spend (purchases minus refunds) in the last ``window_days`` days.
+    else, with a fitted ``value_model`` (:class:`~churnmodel.modeling.clv.ValueModel`), the
+    customer lifetime value over its months (:func:`customer_clv`); otherwise net spend
+    (purchases minus refunds) in the last ``window_days`` days. ``.attrs["source"]`` says
+    which one was used.
 
     >>> tx = pd.DataFrame({"customer_id": [1, 1, 1, 2], "amount": [50.0, -10.0, 20.0, 5.0],
     ...     "ts": pd.to_datetime(["2024-01-01", "2025-06-01", "2025-06-02", "2025-07-01"])})
@@ -60,8 +63,13 @@ def customer_value(tables: Tables, as_of: pd.Timestamp, customers: pd.Index,
     [10.0, 0.0, 0.0]
     """
     cu = tables.customers
+    source = "trailing spend"
     if cu is not None and "value" in cu.columns:
         v = cu.set_index("customer_id")["value"].astype("float64")
+        source = "customers.value"
+    elif value_model is not None:
+        v = customer_clv(value_model, tables, as_of, customers)
+        source = "clv"
     else:
         tx = tables.transactions
         end = day_end(as_of)
@@ -69,7 +77,24 @@ def customer_value(tables: Tables, as_of: pd.Timestamp, customers: pd.Index,
         v = recent.groupby("customer_id")["amount"].sum()
     out = v.reindex(customers).fillna(0.0).clip(lower=0.0).astype("float64")
     out.index.name = "customer_id"
-    return out.rename("customer_value")
+    out = out.rename("customer_value")
+    out.attrs["source"] = source
+    return out
+
+
+def customer_clv(value_model: Any, tables: Tables, as_of: pd.Timestamp,
+                 customers: pd.Index) -> pd.Series:
+    """Each customer's lifetime value at ``as_of`` (BG/NBD x Gamma-Gamma, discounted).
+
+    Customers without a purchase by ``as_of`` get 0. Only events up to ``as_of`` are seen.
+    """
+    from churnmodel.modeling.clv import purchase_summary
+
+    summary = purchase_summary(tables, pd.Timestamp(as_of), customers)
+    clv = pd.Series(value_model.clv(summary), index=summary.index, dtype="float64")
+    out = clv.reindex(customers).fillna(0.0)
+    out.index.name = "customer_id"
+    return out.rename("clv")
 
 
 def profit_curve(y: np.ndarray, p: np.ndarray, value: np.ndarray, offer_cost: float,
@@ -188,8 +213,11 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
 
     Columns: ``customer_id, churn_probability, risk_band, at_risk, customer_value,
     expected_value_at_risk`` (probability × value), ``rfm_segment`` (when the RFM features
-    exist) and ``driver_{1..n}_{feature,value,contribution,sentence}`` for those at risk.
-    ``on_step(name)`` is called after each long step (for progress bars); ``on_features(X)``
+    exist), ``driver_{1..n}_{feature,value,contribution,sentence}`` for those at risk, then
+    ``clv`` (lifetime value; ``customer_value`` is it unless ``customers.value`` is mapped or
+    the model has none: ``.attrs["value_source"]`` / ``["value_note"]`` say) and the time to
+    churn: ``p_active_{30,60,90,180}d, median_days_to_churn`` (missing: beyond 180 days),
+    ``time_to_churn``. ``on_step(name)`` is called after each long step (for progress bars); ``on_features(X)``
     with the feature frame, once built (e.g. to measure drift without building it twice).
     """
     cfg = cfg or ScoringConfig()
@@ -201,15 +229,44 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
     step("features")
     scored = score_frame(model, X, explain=explain)
     step("predict + explain")
-    value = customer_value(tables, as_of, X.index, cfg.value_window_days)
+    vm = getattr(model, "value_model", None)
+    value = customer_value(tables, as_of, X.index, cfg.value_window_days, vm)
     scored.insert(3, "customer_value", value.to_numpy())
     scored.insert(4, "expected_value_at_risk", scored["churn_probability"] * scored["customer_value"])
+    scored = _with_lifetime(scored, model, tables, as_of, X)
     if {"recency_days", "frequency", "monetary_total"} <= set(X.columns):
         from churnmodel.segmentation import rfm_scores
 
         scored.insert(5, "rfm_segment", rfm_scores(X)["rfm_segment"].reindex(X.index).to_numpy())
     scored = scored.sort_values("churn_probability", ascending=False, kind="stable")
-    return scored.reset_index(names="customer_id")
+    out = scored.reset_index(names="customer_id")
+    out.attrs["value_source"] = value.attrs.get("source", "")
+    out.attrs["value_note"] = value_note(model, value.attrs.get("source", ""))
+    return out
+
+
+def _with_lifetime(scored: pd.DataFrame, model: ChurnModel, tables: Tables, as_of: pd.Timestamp,
+                   X: pd.DataFrame) -> pd.DataFrame:
+    """``clv`` and the time-to-churn columns, appended (missing without their models)."""
+    vm = getattr(model, "value_model", None)
+    clv = customer_clv(vm, tables, as_of, X.index) if vm is not None else None
+    extra = pd.DataFrame({"clv": np.nan if clv is None else clv.to_numpy()}, index=scored.index)
+    surv = model.survival(X)
+    if surv is None:
+        from churnmodel.modeling.hazard import survival_columns
+
+        surv = survival_columns(np.full((len(X), 7), np.nan))
+        surv.index = scored.index
+    return pd.concat([scored, extra, surv.set_axis(scored.index)], axis=1)
+
+
+def value_note(model: ChurnModel | None, source: str) -> str:
+    """Why customers are not valued by CLV ("" when they are, or by customers.value)."""
+    if source != "trailing spend":
+        return ""
+    info = (model.info.get("value", {}) if model is not None else {}) or {}
+    return info.get("note") or ("the model holds no lifetime value model (trained before CLV "
+                                "existed): customers are valued by trailing spend")
 
 
 # --- segments of every customer at a date ------------------------------------------
@@ -258,7 +315,8 @@ def customer_segments(tables: Tables, as_of: pd.Timestamp | str, cfg: Config,
         raise DataError("transactions", "ts", f"has no customer active at {as_of.date()} (a purchase "
                         f"in the {cfg.labels.activity_lookback_days} days up to it)",
                         "pick an --as-of date inside the history")
-    value = customer_value(tables, as_of, X.index, cfg.scoring.value_window_days)
+    value = customer_value(tables, as_of, X.index, cfg.scoring.value_window_days,
+                           getattr(model, "value_model", None) if model is not None else None)
     scores = matrix = p = None
     if model is not None:
         scores = score_frame(model, X, explain=explain)
