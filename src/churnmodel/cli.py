@@ -194,6 +194,10 @@ def cmd_train(args: argparse.Namespace) -> None:
             line = summary_line(result.test_drift, str(result.split.valid.date()))
             print(line.replace("drift vs ", "drift test cutoff vs ", 1))
         _print_refit(result)
+        from churnmodel.modeling.lifetime import summary_lines
+
+        for line in summary_lines(result.value, result.survival):
+            print(line)
         _horizon_check(cfg, tables, result)
         print(f"\ntrained in {result.seconds['total']:.1f}s, explained and plotted in "
               f"{t_exp:.1f}s; wrote {', '.join(p.name for p in paths)}, mlflow_model/ and {len(plots)} plots "

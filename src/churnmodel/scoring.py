@@ -53,7 +53,8 @@ def customer_value(tables: Tables, as_of: pd.Timestamp, customers: pd.Index,
 
     The customers table's ``value`` column when it is present (missing values count as 0);
     else, with a fitted ``value_model`` (:class:`~churnmodel.modeling.clv.ValueModel`), the
-    customer lifetime value over its months (:func:`customer_clv`); otherwise net spend
+    customer lifetime value over its months if the customer stays (:func:`customer_clv` with
+    ``given_alive``: what a retention offer that keeps them saves); otherwise net spend
     (purchases minus refunds) in the last ``window_days`` days. ``.attrs["source"]`` says
     which one was used.
 
@@ -68,7 +69,7 @@ def customer_value(tables: Tables, as_of: pd.Timestamp, customers: pd.Index,
         v = cu.set_index("customer_id")["value"].astype("float64")
         source = "customers.value"
     elif value_model is not None:
-        v = customer_clv(value_model, tables, as_of, customers)
+        v = customer_clv(value_model, tables, as_of, customers, given_alive=True)
         source = "clv"
     else:
         tx = tables.transactions
@@ -83,15 +84,16 @@ def customer_value(tables: Tables, as_of: pd.Timestamp, customers: pd.Index,
 
 
 def customer_clv(value_model: Any, tables: Tables, as_of: pd.Timestamp,
-                 customers: pd.Index) -> pd.Series:
+                 customers: pd.Index, given_alive: bool = False) -> pd.Series:
     """Each customer's lifetime value at ``as_of`` (BG/NBD x Gamma-Gamma, discounted).
 
-    Customers without a purchase by ``as_of`` get 0. Only events up to ``as_of`` are seen.
+    ``given_alive``: the value if the customer is (kept) alive. Customers without a purchase
+    by ``as_of`` get 0. Only events up to ``as_of`` are seen.
     """
     from churnmodel.modeling.clv import purchase_summary
 
     summary = purchase_summary(tables, pd.Timestamp(as_of), customers)
-    clv = pd.Series(value_model.clv(summary), index=summary.index, dtype="float64")
+    clv = pd.Series(value_model.clv(summary, given_alive), index=summary.index, dtype="float64")
     out = clv.reindex(customers).fillna(0.0)
     out.index.name = "customer_id"
     return out.rename("clv")
@@ -214,11 +216,13 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
     Columns: ``customer_id, churn_probability, risk_band, at_risk, customer_value,
     expected_value_at_risk`` (probability × value), ``rfm_segment`` (when the RFM features
     exist), ``driver_{1..n}_{feature,value,contribution,sentence}`` for those at risk, then
-    ``clv`` (lifetime value; ``customer_value`` is it unless ``customers.value`` is mapped or
-    the model has none: ``.attrs["value_source"]`` / ``["value_note"]`` say) and the time to
+    ``clv`` (expected lifetime value; ``customer_value`` is the lifetime value if the
+    customer stays, unless ``customers.value`` is mapped or the model has no value model:
+    ``.attrs["value_source"]`` / ``["value_note"]`` say) and the time to
     churn: ``p_active_{30,60,90,180}d, median_days_to_churn`` (missing: beyond 180 days),
-    ``time_to_churn``. ``on_step(name)`` is called after each long step (for progress bars); ``on_features(X)``
-    with the feature frame, once built (e.g. to measure drift without building it twice).
+    ``time_to_churn``. ``on_step(name)`` is called after each long step (for progress bars);
+    ``on_features(X)`` with the feature frame, once built (e.g. to measure drift without
+    building it twice).
     """
     cfg = cfg or ScoringConfig()
     step = on_step or (lambda name: None)

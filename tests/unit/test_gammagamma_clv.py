@@ -177,3 +177,13 @@ def test_value_model_refuses_a_log_without_repeat_buyers():
                        "ts": pd.date_range("2025-01-01", periods=50, freq="D")})
     with pytest.raises(ValueError, match="only 0 customers bought more than once"):
         fit_value_model(Tables(tx), pd.Timestamp("2025-03-01"))
+
+
+def test_clv_given_alive_is_the_clv_divided_by_the_probability_of_being_alive():
+    bg, gg = bg_with(0.8, 20.0, 0.5, 4.0), gg_with(4.0, 3.0, 25.0)
+    s = pd.DataFrame({"frequency": [3.0, 5.0, 0.0], "recency": [30.0, 40.0, 0.0],
+                      "T": [300.0, 200.0, 50.0], "monetary_value": [40.0, 20.0, 0.0]})
+    vm = ValueModel(bg, gg, 12, 0.01)
+    alive = bg.prob_alive(s["frequency"], s["recency"], s["T"])
+    assert alive[0] < 0.5 and alive[2] == 1.0
+    np.testing.assert_allclose(vm.clv(s, given_alive=True), vm.clv(s) / alive, rtol=1e-12)

@@ -85,10 +85,18 @@ class ValueModel:
     cutoff: pd.Timestamp | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
-    def expected_purchases(self, days: float, summary: pd.DataFrame) -> np.ndarray:
-        """BG/NBD expected purchases in the next ``days`` days (eq. 10)."""
+    def expected_purchases(self, days: float, summary: pd.DataFrame,
+                           given_alive: bool = False) -> np.ndarray:
+        """BG/NBD expected purchases in the next ``days`` days (eq. 10).
+
+        ``given_alive``: for a customer known to be still alive (eq. 10 divided by
+        P(alive), eq. 11), i.e. one a retention offer keeps.
+        """
         x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
         e = np.asarray(self.purchases.expected_purchases(days, x, tx, T), dtype=float)
+        if given_alive:
+            alive = np.asarray(self.purchases.prob_alive(x, tx, T), dtype=float)
+            e = np.divide(e, alive, out=np.zeros_like(e), where=alive > 0)
         bad = ~np.isfinite(e)
         if bad.any():  # degenerate fit (no visible dropout): the gamma-Poisson limit
             m = self.purchases
@@ -102,13 +110,18 @@ class ValueModel:
         ok = (x > 0) & (m > 0)
         return self.spend.conditional_expected_spend(np.where(ok, x, 0.0), np.where(ok, m, 1.0))
 
-    def clv(self, summary: pd.DataFrame) -> np.ndarray:
-        """Discounted expected spend over ``months`` months (module docstring)."""
+    def clv(self, summary: pd.DataFrame, given_alive: bool = False) -> np.ndarray:
+        """Discounted expected spend over ``months`` months (module docstring).
+
+        ``given_alive`` values the customer as still alive: what keeping a customer who
+        would otherwise leave is worth (the expected CLV already counts the chance that they
+        have left, so using it as the value a retention offer saves would count that twice).
+        """
         spend = self.expected_spend(summary)
         total = np.zeros(len(summary))
         previous = np.zeros(len(summary))
         for k in range(1, self.months + 1):
-            cumulative = self.expected_purchases(k * DAYS_PER_MONTH, summary)
+            cumulative = self.expected_purchases(k * DAYS_PER_MONTH, summary, given_alive)
             total += (cumulative - previous) * spend / (1.0 + self.discount_monthly) ** k
             previous = cumulative
         return total

@@ -35,7 +35,7 @@ from churnmodel.modeling.hazard import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SurvivalFit", "ValueFit", "fit_time_to_churn", "fit_value_models"]
+__all__ = ["SurvivalFit", "ValueFit", "fit_time_to_churn", "fit_value_models", "summary_lines"]
 
 FOLLOW_UP_DAYS = N_PERIODS * PERIOD_DAYS  # 180: the curve's end
 
@@ -197,3 +197,30 @@ def _evaluate(tables: Tables, data: pd.DataFrame, features: list[str], when: pd.
             "evaluation_fit_cutoffs": [str(c.date()) for c in train_cuts],
             "evaluation_person_periods": hazard.n_person_periods_}
     return metrics, per_customer, info
+
+
+def summary_lines(value: ValueFit, survival: SurvivalFit) -> list[str]:
+    """What ``churnmodel train`` prints about lifetime value and time to churn."""
+    lines = []
+    if value.shipped is not None:
+        m = value.metrics
+        line = (f"lifetime value: BG/NBD x Gamma-Gamma over {value.shipped.months} months "
+                f"(Gamma-Gamma p {m['gg_p']:.2f}, q {m['gg_q']:.2f}, gamma {m['gg_gamma']:.2f})")
+        if "calibration_ratio" in m:
+            line += (f"; after the test cutoff realised / predicted spend "
+                     f"{m['calibration_realised_mean']:,.1f} / {m['calibration_predicted_mean']:,.1f}"
+                     f" = {m['calibration_ratio']:.2f}")
+        lines.append(line)
+    elif value.note:
+        lines.append(f"note: {value.note}")
+    m = survival.metrics
+    if "uno_c" in m:
+        lines.append(
+            f"time to churn (cutoff {survival.info.get('evaluation_cutoff')}, 180-day follow-up): "
+            f"Uno's C {m['uno_c']:.4f} vs {m['uno_c_fixed_horizon']:.4f} fixed-horizon; integrated "
+            f"Brier {m.get('integrated_brier', float('nan')):.4f} vs "
+            f"{m.get('integrated_brier_fixed_horizon', float('nan')):.4f} fixed-horizon, "
+            f"{m.get('integrated_brier_kaplan_meier', float('nan')):.4f} Kaplan-Meier")
+    if survival.note:
+        lines.append(f"note: {survival.note}")
+    return lines

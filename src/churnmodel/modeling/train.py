@@ -293,7 +293,10 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     seconds["survival"] = time.perf_counter() - t1
     info["value"] = {"months": cfg.value.months, "discount_monthly": cfg.value.discount_monthly,
                      "source": "clv" if value_fit.shipped is not None else "trailing spend",
-                     "note": value_fit.note, **value_fit.metrics}
+                     "note": value_fit.note, **value_fit.metrics,
+                     # predicted vs realised spend after the test cutoff, by decile (report)
+                     "calibration": ([] if value_fit.calibration is None
+                                     else value_fit.calibration.to_dict("records"))}
     info["survival"] = {"note": survival_fit.note, **survival_fit.metrics, **survival_fit.info}
     model = ChurnModel(champion, shipped.candidate, shipped.calibrator, features, categories,
                        builders, H, L, info, value_fit.shipped, survival_fit.model)
