@@ -563,7 +563,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     tables = _load_tables(cfg)
     as_of = _as_of(args, tables)
     t0 = time.perf_counter()
-    with _progress(4, not args.quiet, "report") as bar:
+    with _progress(6, not args.quiet, "report") as bar:
         report = churn_report(tables, cfg, model, model_dir, as_of,
                               on_step=lambda s: (bar.set_postfix_str(s), bar.update(1)))
         write_report(report, out)

@@ -120,10 +120,13 @@ def _survival_part(out: LifetimeSection, tables: Tables, model: ChurnModel, segs
         notes.append(out.survival_info.get("note") or "this model has no time-to-churn model "
                      "(trained before it existed): retrain to add it.")
         return
-    band = segs.scores["risk_band"].astype("string").reindex(segs.features.index)
+    raw_band = segs.scores["risk_band"]
+    order = (list(raw_band.cat.categories) if isinstance(raw_band.dtype, pd.CategoricalDtype)
+             else sorted(raw_band.dropna().unique()))
+    band = raw_band.astype("string").reindex(segs.features.index)
     curves = model.hazard.survival(model.prepare(segs.features))
     rows = []
-    for b in pd.unique(band.dropna()):
+    for b in [str(x) for x in order if (band == str(x)).any()]:
         sel = (band == b).to_numpy()
         for j, day in enumerate(GRID):
             rows.append({"band": str(b), "day": int(day), "survival": float(curves[sel, j].mean()),
