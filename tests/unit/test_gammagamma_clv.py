@@ -125,7 +125,8 @@ def test_combined_clv_equals_a_monte_carlo_simulation_of_the_models_within_one_p
     summary = pd.DataFrame({"frequency": [float(x)], "recency": [t_x], "T": [T],
                             "monetary_value": [m_x]})
     closed = float(vm.clv(summary)[0])
-    simulated = _simulate_clv(bg, gg, x, t_x, T, m_x, 12, 0.01, 2_000_000, seed=7)
+    # 400,000 draws: the relative standard error is about 0.2 % (measured over 8 seeds)
+    simulated = _simulate_clv(bg, gg, x, t_x, T, m_x, 12, 0.01, 400_000, seed=7)
     assert closed > 0
     assert simulated == pytest.approx(closed, rel=0.01)
 
@@ -187,3 +188,20 @@ def test_clv_given_alive_is_the_clv_divided_by_the_probability_of_being_alive():
     alive = bg.prob_alive(s["frequency"], s["recency"], s["T"])
     assert alive[0] < 0.5 and alive[2] == 1.0
     np.testing.assert_allclose(vm.clv(s, given_alive=True), vm.clv(s) / alive, rtol=1e-12)
+
+
+def test_customer_value_is_clv_if_kept_unless_the_customers_table_maps_a_value():
+    from churnmodel.scoring import customer_clv, customer_value
+
+    tables = _retail()
+    cut = pd.Timestamp("2025-03-01")
+    vm = fit_value_model(tables.until(cut), cut)
+    ids = pd.Index(purchase_summary(tables, cut).index[:50])
+    v = customer_value(tables, cut, ids, 365, vm)
+    assert v.attrs["source"] == "clv"
+    np.testing.assert_allclose(v, customer_clv(vm, tables, cut, ids, given_alive=True).clip(lower=0))
+    assert (v >= customer_clv(vm, tables, cut, ids) - 1e-9).all()
+    assert customer_value(tables, cut, ids, 365).attrs["source"] == "trailing spend"
+    mapped = Tables(tables.transactions, customers=pd.DataFrame({"customer_id": ids, "value": 7.0}))
+    w = customer_value(mapped, cut, ids, 365, vm)
+    assert w.attrs["source"] == "customers.value" and (w == 7.0).all()
