@@ -205,3 +205,18 @@ def test_customer_value_is_clv_if_kept_unless_the_customers_table_maps_a_value()
     mapped = Tables(tables.transactions, customers=pd.DataFrame({"customer_id": ids, "value": 7.0}))
     w = customer_value(mapped, cut, ids, 365, vm)
     assert w.attrs["source"] == "customers.value" and (w == 7.0).all()
+
+
+def test_training_falls_back_to_trailing_spend_with_a_note_when_clv_cannot_be_fitted():
+    from churnmodel.config import Config, with_overrides
+    from churnmodel.modeling.lifetime import fit_value_models
+
+    tx = pd.DataFrame({"customer_id": range(50), "amount": 10.0,
+                       "ts": pd.date_range("2025-01-01", periods=50, freq="D")})
+    day = pd.Timestamp("2025-03-01")
+    fit = fit_value_models(Tables(tx), day, day, day, pd.Index(range(50)), Config())
+    assert fit.shipped is None and fit.at_valid is None
+    assert "only 0 customers bought more than once" in fit.note and "net spend" in fit.note
+    off = fit_value_models(Tables(tx), day, day, day, pd.Index(range(50)),
+                           with_overrides(Config(), value={"enabled": False}))
+    assert off.shipped is None and "enabled = false" in off.note

@@ -68,8 +68,8 @@ def fit_value_models(tables: Tables, valid: pd.Timestamp, test: pd.Timestamp,
         out.at_valid = out.shipped if valid == as_of else _fit(tables, valid, cfg)
         at_test = _fit(tables, test, cfg)
         out.calibration = value_calibration(at_test, tables, test, as_of, test_customers)
-    except ValueError as exc:  # the models' own validation / convergence messages
-        out.note = (f"lifetime value model not fitted ({exc}); customers are valued by their "
+    except Exception as exc:  # an optional model never fails the run: say why, fall back
+        out.note = (f"lifetime value model not fitted ({_why(exc)}); customers are valued by their "
                     f"net spend over the last {cfg.scoring.value_window_days} days instead")
         log.warning("%s", out.note)
         return out
@@ -81,6 +81,11 @@ def fit_value_models(tables: Tables, valid: pd.Timestamp, test: pd.Timestamp,
                            calibration_realised_mean=float(allrow["realised_mean"]),
                            calibration_ratio=float(allrow["ratio"]))
     return out
+
+
+def _why(exc: Exception) -> str:
+    """The models' own messages as they are; anything else with its type."""
+    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -148,6 +153,10 @@ def fit_time_to_churn(tables: Tables, data: pd.DataFrame, features: list[str],
         else:
             out.note = (f"no cutoff has the {FOLLOW_UP_DAYS}-day follow-up an evaluation needs "
                         f"(plus the {H}-day horizon): the time-to-churn model is not evaluated")
+    except Exception as exc:  # the shipped model is still fitted below
+        out.note = f"time-to-churn model not evaluated ({_why(exc)})"
+        log.warning("%s", out.note)
+    try:
         shipped_cuts = [c for c in cuts if days_left[c] >= PERIOD_DAYS - 1]
         if not shipped_cuts:
             raise ValueError(f"no cutoff has {PERIOD_DAYS} days of follow-up after its horizon")
@@ -155,9 +164,10 @@ def fit_time_to_churn(tables: Tables, data: pd.DataFrame, features: list[str],
         out.model = _fit_hazard(tables, frame, features, as_of, cfg)
         out.info.update(fit_cutoffs=[str(c.date()) for c in shipped_cuts],
                         person_periods=out.model.n_person_periods_)
-    except ValueError as exc:
+    except Exception as exc:  # an optional model never fails the run: say why
         out.model = None
-        out.note = f"time-to-churn model not fitted ({exc}): the survival columns stay empty"
+        out.note = (out.note + "; " if out.note else "") + (
+            f"time-to-churn model not fitted ({_why(exc)}): the survival columns stay empty")
         log.warning("%s", out.note)
     out.info["seconds"] = round(time.perf_counter() - t0, 2)
     return out
