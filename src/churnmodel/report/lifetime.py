@@ -155,6 +155,7 @@ def curve_table(df: pd.DataFrame, key: str, value: str) -> pd.DataFrame:
         return pd.DataFrame()
     wide = df[df["day"].isin(CURVE_DAYS)].pivot_table(index=key, columns="day", values=value,
                                                        observed=True)
+    wide = wide.reindex(pd.unique(df[key]))  # the groups' own order (risk bands low to high)
     wide.columns = [f"{int(c)} days" for c in wide.columns]
     n = df.groupby(key, observed=True)["customers"].first()
     return wide.assign(customers=n).reset_index().rename(columns={key: ""})
@@ -176,7 +177,8 @@ def _calibration_figure(cal: pd.DataFrame):
 def _km_figure(df: pd.DataFrame, name: str):
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for g, part in df.groupby("group", sort=True):
-        ax.step(part["day"], part["retention"], where="post",
+        # points every 30 days (the grid the model's curves use), joined for the eye
+        ax.plot(part["day"], part["retention"], marker="o", ms=3,
                 label=f"{g} (n={int(part['customers'].iloc[0]):,})")
     ax.set_xlabel("days after the cutoff")
     ax.set_ylabel("share without churn onset")
