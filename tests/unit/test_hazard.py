@@ -144,3 +144,16 @@ def test_survival_columns_read_the_curve_at_30_60_90_180_days():
     assert np.isnan(cols["median_days_to_churn"].iloc[0])
     assert cols["median_days_to_churn"].iloc[1] == pytest.approx(0.5 / 0.6 * 30)
     assert cols["time_to_churn"].tolist() == ["beyond 180 days", "1-30 days"]
+
+
+def test_report_curve_tables_read_30_60_90_180_days_in_the_groups_order():
+    from churnmodel.report.lifetime import curve_table
+
+    days = [0, 30, 60, 90, 120, 150, 180]
+    df = pd.DataFrame({"band": ["low"] * 7 + ["high"] * 7, "day": days * 2,
+                       "survival": [1, .9, .8, .7, .6, .5, .4] + [1, .5, .3, .2, .1, .1, .0],
+                       "customers": [5] * 7 + [3] * 7})
+    t = curve_table(df, "band", "survival")
+    assert t[""].tolist() == ["low", "high"]
+    assert t.columns.tolist() == ["", "30 days", "60 days", "90 days", "180 days", "customers"]
+    assert t.iloc[1, 1:].tolist() == [0.5, 0.3, 0.2, 0.0, 3]
