@@ -76,7 +76,9 @@ def backtest(tables: Tables, cfg: Config, folds: int = 3, step_months: int = 3,
             raise _in_fold(exc, k, folds, date) from None
     rows: list[dict[str, Any]] = []
     for k, date in enumerate(dates, start=1):
-        fold_cfg = with_overrides(cfg, training={"as_of": str(date.date())})
+        # the backtest compares churn candidates: the time-to-churn model would only cost time
+        fold_cfg = with_overrides(cfg, training={"as_of": str(date.date())},
+                                  survival={"enabled": False})
         try:
             result = train(tables, fold_cfg, refit_all=cfg.training.refit)
             frame = cutoff_frame(tables, date, result.model.builders, H, L)

@@ -196,6 +196,10 @@ def cmd_train(args: argparse.Namespace) -> None:
             line = summary_line(result.test_drift, str(result.split.valid.date()))
             print(line.replace("drift vs ", "drift test cutoff vs ", 1))
         _print_refit(result)
+        from churnmodel.modeling.lifetime import summary_lines
+
+        for line in summary_lines(result.value, result.survival):
+            print(line)
         _horizon_check(cfg, tables, result)
         print(f"\ntrained in {result.seconds['total']:.1f}s, explained and plotted in "
               f"{t_exp:.1f}s; wrote {', '.join(p.name for p in paths)}, mlflow_model/ and {len(plots)} plots "
@@ -392,6 +396,8 @@ def cmd_score(args: argparse.Namespace) -> None:
           f"(mean churn probability {scores['churn_probability'].mean():.3f}{then})")
     for line in decision_lines(scores, model.info, cfg.scoring.currency):
         print(line)
+    if scores.attrs.get("value_note"):  # CLV is the default value: say why it is not used
+        print(f"note: {scores.attrs['value_note']}")
     if found["drift"] is None:
         print("drift: not measured (the model was trained before drift references were kept; "
               "retrain to get them)")
@@ -630,7 +636,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     tables = _load_tables(cfg)
     as_of = _as_of(args, tables)
     t0 = time.perf_counter()
-    with _progress(4, not args.quiet, "report") as bar:
+    with _progress(6, not args.quiet, "report") as bar:
         report = churn_report(tables, cfg, model, model_dir, as_of,
                               on_step=lambda s: (bar.set_postfix_str(s), bar.update(1)))
         write_report(report, out)

@@ -287,6 +287,56 @@ class ScoringConfig:
 
 
 @dataclass(frozen=True)
+class ValueConfig:
+    """Customer lifetime value: BG/NBD purchases x Gamma-Gamma spend over ``months``.
+
+    Each month's expected spend is discounted by ``(1 + discount_monthly) ** month``. The
+    models are fitted on up to ``max_customers`` customers (a seeded sample) who bought by
+    the cutoff. ``enabled = false`` (or a model that cannot be fitted) values customers by
+    their trailing spend (``[scoring] value_window_days``); a mapped ``customers.value``
+    column always wins.
+    """
+
+    enabled: bool = True
+    months: int = 12
+    discount_monthly: float = 0.01
+    max_customers: int = 50_000
+    penalizer: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.months <= 120:
+            raise ConfigError(f"value.months must be between 1 and 120, got {self.months}.")
+        if not 0 <= self.discount_monthly < 1:
+            raise ConfigError(f"value.discount_monthly must be in [0, 1), e.g. 0.01 for 1 % a "
+                              f"month; got {self.discount_monthly}.")
+        if self.max_customers < 100:
+            raise ConfigError(f"value.max_customers must be at least 100, got {self.max_customers}.")
+        if self.penalizer < 0:
+            raise ConfigError(f"value.penalizer must be >= 0, got {self.penalizer}.")
+
+
+@dataclass(frozen=True)
+class SurvivalConfig:
+    """Time to churn: a discrete-time hazard LightGBM on monthly person-period rows.
+
+    ``max_rows`` caps the person-period rows it is fitted on (a seeded sample of customers).
+    """
+
+    enabled: bool = True
+    max_rows: int = 150_000
+    n_rounds: int = 100
+    learning_rate: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.max_rows < 1000:
+            raise ConfigError(f"survival.max_rows must be at least 1000, got {self.max_rows}.")
+        if not 1 <= self.n_rounds <= 5000:
+            raise ConfigError(f"survival.n_rounds must be between 1 and 5000, got {self.n_rounds}.")
+        if not 0 < self.learning_rate <= 1:
+            raise ConfigError(f"survival.learning_rate must be in (0, 1], got {self.learning_rate}.")
+
+
+@dataclass(frozen=True)
 class SegmentConfig:
     """Behavioural clustering: k chosen by silhouette on a sample within ``[k_min, k_max]``."""
 
@@ -385,6 +435,8 @@ class Config:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     segments: SegmentConfig = field(default_factory=SegmentConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    value: ValueConfig = field(default_factory=ValueConfig)
+    survival: SurvivalConfig = field(default_factory=SurvivalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-serialisable view (paths as strings) for logging and metadata."""

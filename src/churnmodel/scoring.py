@@ -49,11 +49,15 @@ __all__ = ["SUFFIXES", "Segments", "call_list", "check_model_project", "check_ou
 # --- value and campaign economics ---------------------------------------------------------
 
 def customer_value(tables: Tables, as_of: pd.Timestamp, customers: pd.Index,
-                   window_days: int = 365) -> pd.Series:
+                   window_days: int = 365, value_model: Any = None) -> pd.Series:
     """What each customer is worth keeping, seen at ``as_of`` (never negative).
 
     The customers table's ``value`` column when it is present (missing values count as 0);
-    otherwise net spend (purchases minus refunds) in the last ``window_days`` days.
+    else, with a fitted ``value_model`` (:class:`~churnmodel.modeling.clv.ValueModel`), the
+    customer lifetime value over its months if the customer stays (:func:`customer_clv` with
+    ``given_alive``: what a retention offer that keeps them saves); otherwise net spend
+    (purchases minus refunds) in the last ``window_days`` days. ``.attrs["source"]`` says
+    which one was used.
 
     >>> tx = pd.DataFrame({"customer_id": [1, 1, 1, 2], "amount": [50.0, -10.0, 20.0, 5.0],
     ...     "ts": pd.to_datetime(["2024-01-01", "2025-06-01", "2025-06-02", "2025-07-01"])})
@@ -61,8 +65,13 @@ def customer_value(tables: Tables, as_of: pd.Timestamp, customers: pd.Index,
     [10.0, 0.0, 0.0]
     """
     cu = tables.customers
+    source = "trailing spend"
     if cu is not None and "value" in cu.columns:
         v = cu.set_index("customer_id")["value"].astype("float64")
+        source = "customers.value"
+    elif value_model is not None:
+        v = customer_clv(value_model, tables, as_of, customers, given_alive=True)
+        source = "clv"
     else:
         tx = tables.transactions
         end = day_end(as_of)
@@ -70,7 +79,25 @@ def customer_value(tables: Tables, as_of: pd.Timestamp, customers: pd.Index,
         v = recent.groupby("customer_id")["amount"].sum()
     out = v.reindex(customers).fillna(0.0).clip(lower=0.0).astype("float64")
     out.index.name = "customer_id"
-    return out.rename("customer_value")
+    out = out.rename("customer_value")
+    out.attrs["source"] = source
+    return out
+
+
+def customer_clv(value_model: Any, tables: Tables, as_of: pd.Timestamp,
+                 customers: pd.Index, given_alive: bool = False) -> pd.Series:
+    """Each customer's lifetime value at ``as_of`` (BG/NBD x Gamma-Gamma, discounted).
+
+    ``given_alive``: the value if the customer is (kept) alive. Customers without a purchase
+    by ``as_of`` get 0. Only events up to ``as_of`` are seen.
+    """
+    from churnmodel.modeling.clv import purchase_summary
+
+    summary = purchase_summary(tables, pd.Timestamp(as_of), customers)
+    clv = pd.Series(value_model.clv(summary, given_alive), index=summary.index, dtype="float64")
+    out = clv.reindex(customers).fillna(0.0)
+    out.index.name = "customer_id"
+    return out.rename("clv")
 
 
 def profit_curve(y: np.ndarray, p: np.ndarray, value: np.ndarray, offer_cost: float,
@@ -226,7 +253,8 @@ def feature_rows(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str,
                 f"with a purchase in the {model.activity_lookback_days} days up to the date are "
                 "scored; check the ids, or pick another --as-of.")
         X = X.loc[ids]
-    value = customer_value(tables, as_of, X.index, cfg.value_window_days)
+    value = customer_value(tables, as_of, X.index, cfg.value_window_days,
+                           getattr(model, "value_model", None))
     return X.assign(customer_value=value.to_numpy())
 
 
@@ -242,10 +270,14 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
 
     Columns: ``customer_id, churn_probability, risk_band, state, at_risk, action,
     customer_value, expected_value_at_risk`` (probability × value), ``rfm_segment`` (when
-    the RFM features exist) and ``driver_{1..n}_{feature,value,contribution,sentence}`` for
-    the customers to contact (at risk, or to win back). ``on_step(name)`` is called after
-    each long step (for progress bars); ``on_features(X)`` with the feature frame, once
-    built (e.g. to measure drift without building it twice).
+    the RFM features exist), ``driver_{1..n}_{feature,value,contribution,sentence}`` for
+    the customers to contact (at risk, or to win back), then ``clv`` (expected lifetime
+    value; ``customer_value`` is the lifetime value if the customer stays, unless
+    ``customers.value`` is mapped or the model has no value model: ``.attrs["value_source"]``
+    / ``["value_note"]`` say) and the time to churn: ``p_active_{30,60,90,180}d,
+    median_days_to_churn`` (missing: beyond 180 days), ``time_to_churn``.
+    ``on_step(name)`` is called after each long step (for progress bars); ``on_features(X)``
+    with the feature frame, once built (e.g. to measure drift without building it twice).
     """
     cfg = cfg or ScoringConfig()
     step = on_step or (lambda name: None)
@@ -254,17 +286,46 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
     if on_features is not None:
         on_features(X)
     step("features")
-    value = customer_value(tables, as_of, X.index, cfg.value_window_days)
+    vm = getattr(model, "value_model", None)
+    value = customer_value(tables, as_of, X.index, cfg.value_window_days, vm)
     scored = score_frame(model, X, explain=explain, value=value.to_numpy())
     step("predict + explain")
     scored.insert(5, "customer_value", value.to_numpy())
     scored.insert(6, "expected_value_at_risk", scored["churn_probability"] * scored["customer_value"])
+    scored = _with_lifetime(scored, model, tables, as_of, X)
     if {"recency_days", "frequency", "monetary_total"} <= set(X.columns):
         from churnmodel.segmentation import rfm_scores
 
         scored.insert(7, "rfm_segment", rfm_scores(X)["rfm_segment"].reindex(X.index).to_numpy())
     scored = scored.sort_values("churn_probability", ascending=False, kind="stable")
-    return scored.reset_index(names="customer_id")
+    out = scored.reset_index(names="customer_id")
+    out.attrs["value_source"] = value.attrs.get("source", "")
+    out.attrs["value_note"] = value_note(model, value.attrs.get("source", ""))
+    return out
+
+
+def _with_lifetime(scored: pd.DataFrame, model: ChurnModel, tables: Tables, as_of: pd.Timestamp,
+                   X: pd.DataFrame) -> pd.DataFrame:
+    """``clv`` and the time-to-churn columns, appended (missing without their models)."""
+    vm = getattr(model, "value_model", None)
+    clv = customer_clv(vm, tables, as_of, X.index) if vm is not None else None
+    extra = pd.DataFrame({"clv": np.nan if clv is None else clv.to_numpy()}, index=scored.index)
+    surv = model.survival(X)
+    if surv is None:
+        from churnmodel.modeling.hazard import survival_columns
+
+        surv = survival_columns(np.full((len(X), 7), np.nan))
+        surv.index = scored.index
+    return pd.concat([scored, extra, surv.set_axis(scored.index)], axis=1)
+
+
+def value_note(model: ChurnModel | None, source: str) -> str:
+    """Why customers are not valued by CLV ("" when they are, or by customers.value)."""
+    if source != "trailing spend":
+        return ""
+    info = (model.info.get("value", {}) if model is not None else {}) or {}
+    return info.get("note") or ("the model holds no lifetime value model (trained before CLV "
+                                "existed): customers are valued by trailing spend")
 
 
 CALL_LIST_COLUMNS = ("customer_id", "state", "action", "churn_probability", "customer_value",
@@ -348,7 +409,8 @@ def customer_segments(tables: Tables, as_of: pd.Timestamp | str, cfg: Config,
         raise DataError("transactions", "ts", f"has no customer active at {as_of.date()} (a purchase "
                         f"in the {cfg.labels.activity_lookback_days} days up to it)",
                         "pick an --as-of date inside the history")
-    value = customer_value(tables, as_of, X.index, cfg.scoring.value_window_days)
+    value = customer_value(tables, as_of, X.index, cfg.scoring.value_window_days,
+                           getattr(model, "value_model", None) if model is not None else None)
     scores = matrix = p = None
     if model is not None:
         scores = score_frame(model, X, explain=explain, value=value.to_numpy())

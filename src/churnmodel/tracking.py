@@ -176,6 +176,8 @@ def _metrics(metrics_json: dict[str, Any]) -> dict[str, float]:
         put(f"baseline_{name}_test_", m)
     for name, m in metrics_json.get("validation", {}).items():
         put(f"valid_{name}_", m)
+    for section in ("value", "survival"):  # CLV parameters / calibration, hazard Uno C and IBS
+        put(f"{section}_", metrics_json.get(section, {}))
     if "oracle" in metrics_json:
         put("oracle_test_", metrics_json["oracle"])
         out["gap_to_oracle_roc_auc"] = metrics_json["oracle"]["roc_auc"] - metrics_json["model"]["roc_auc"]

@@ -70,6 +70,10 @@ class ChurnModel:
     horizon_days: int
     activity_lookback_days: int
     info: dict[str, Any] = field(default_factory=dict)
+    # lifetime value (modeling.clv.ValueModel) and time to churn (modeling.hazard.HazardModel),
+    # None when not fitted (scoring then falls back to trailing spend / leaves survival empty)
+    value_model: Any = None
+    hazard: Any = None
 
     def prepare(self, X: pd.DataFrame) -> pd.DataFrame:
         """Check ``X`` against the training columns and cast it to the training dtypes.
@@ -108,6 +112,18 @@ class ChurnModel:
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of churn in the horizon for each row of ``X``."""
         return self.calibrator.predict(self.raw_score(X))
+
+    def survival(self, X: pd.DataFrame) -> pd.DataFrame | None:
+        """``p_active_{30,60,90,180}d``, ``median_days_to_churn`` and ``time_to_churn`` per
+        row of ``X`` (same index), or None without a time-to-churn model."""
+        hazard = getattr(self, "hazard", None)  # models saved before the field existed
+        if hazard is None:
+            return None
+        from churnmodel.modeling.hazard import survival_columns
+
+        cols = survival_columns(hazard.survival(self.prepare(X)))
+        cols.index = X.index
+        return cols
 
     def features(self, tables: Tables, as_of: pd.Timestamp | str) -> pd.DataFrame:
         """The feature frame of every customer active at ``as_of`` (index ``customer_id``)."""

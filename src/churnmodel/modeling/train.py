@@ -26,6 +26,7 @@ from churnmodel.features import available_builders
 from churnmodel.modeling import ladder
 from churnmodel.modeling.calibration import Calibrator
 from churnmodel.modeling.candidates import make_candidate
+from churnmodel.modeling.lifetime import SurvivalFit, ValueFit, fit_time_to_churn, fit_value_models
 from churnmodel.modeling.metrics import evaluate
 from churnmodel.modeling.model import ChurnModel
 from churnmodel.modeling.sanity import learnt_nothing
@@ -72,6 +73,9 @@ class TrainResult:
     # every candidate as chosen (fitted, calibrated) and, with refit_all, refitted
     fitted: dict[str, Fitted] = field(default_factory=dict)
     refitted: dict[str, Fitted] = field(default_factory=dict)
+    # lifetime value (BG/NBD x Gamma-Gamma) and time to churn (discrete-time hazard)
+    value: ValueFit = field(default_factory=ValueFit)
+    survival: SurvivalFit = field(default_factory=SurvivalFit)
 
     def metrics_json(self) -> dict[str, Any]:
         """``metrics.json``: the champion as ``model``, others under ``baselines``, ``oracle``."""
@@ -92,6 +96,11 @@ class TrainResult:
         }
         if self.oracle_metrics is not None:
             out["oracle"] = self.oracle_metrics
+        out["value"] = {**self.value.metrics, "note": self.value.note,
+                        "months": self.model.info.get("value", {}).get("months"),
+                        "discount_monthly": self.model.info.get("value", {}).get("discount_monthly")}
+        out["survival"] = {**self.survival.metrics, "note": self.survival.note,
+                           **{k: v for k, v in self.survival.info.items() if k != "fit_cutoffs"}}
         return out
 
 
@@ -214,6 +223,12 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
 
     # The champion is chosen on validation only; the test rows stay untouched by choices.
     champion = max(valid_metrics, key=lambda k: valid_metrics[k]["roc_auc"])
+    # Lifetime value models at the validation and test cutoffs and the as-of date: the
+    # validation customers are valued by CLV (what a kept churner is worth) for the threshold.
+    t1 = time.perf_counter()
+    value_fit = fit_value_models(tables, split.valid, split.test, as_of,
+                                 pd.Index(te.index.get_level_values("customer_id")), cfg)
+    seconds["value"] = time.perf_counter() - t1
     # The at-risk threshold is fixed on validation too (campaign profit or top-k share).
     # Lapsed customers (no purchase for a horizon) are a win-back matter, never at risk: the
     # threshold is the most profitable retention campaign among the others.
@@ -221,7 +236,8 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     valid_pred = pd.DataFrame({
         "customer_id": valid_ids, "churned": yv, "p": valid_p[champion],
         "customer_value": customer_value(tables, split.valid, pd.Index(valid_ids),
-                                         cfg.scoring.value_window_days).to_numpy()})
+                                         cfg.scoring.value_window_days,
+                                         value_fit.at_valid).to_numpy()})
     Xv_rows = va[features]
     valid_pred["state"] = customer_state(Xv_rows, H, typical_gap(Xv_rows))
     keep = (valid_pred["state"] != "lapsed").to_numpy()
@@ -286,8 +302,19 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
                     "n_drivers": cfg.scoring.n_drivers,
                     "value_window_days": cfg.scoring.value_window_days},
     }
+    t1 = time.perf_counter()
+    lgb_rounds = fitted["lightgbm"].n_rounds if "lightgbm" in fitted else None
+    survival_fit = fit_time_to_churn(tables, data, features, as_of, cfg, lgb_rounds)
+    seconds["survival"] = time.perf_counter() - t1
+    info["value"] = {"months": cfg.value.months, "discount_monthly": cfg.value.discount_monthly,
+                     "source": "clv" if value_fit.shipped is not None else "trailing spend",
+                     "note": value_fit.note, **value_fit.metrics,
+                     # predicted vs realised spend after the test cutoff, by decile (report)
+                     "calibration": ([] if value_fit.calibration is None
+                                     else value_fit.calibration.to_dict("records"))}
+    info["survival"] = {"note": survival_fit.note, **survival_fit.metrics, **survival_fit.info}
     model = ChurnModel(champion, shipped.candidate, shipped.calibrator, features, categories,
-                       builders, H, L, info)
+                       builders, H, L, info, value_fit.shipped, survival_fit.model)
     seconds["total"] = time.perf_counter() - t0
     rows = {"train": len(fit_rows), "valid": len(va), "test": len(te), "refit": len(window)}
     sample = Xt.sample(min(len(Xt), 5000), random_state=tc.seed).droplevel("cutoff")
@@ -295,7 +322,7 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     return TrainResult(model, champion, split, as_of, valid_metrics, test_metrics,
                        oracle_metrics, rows, seconds, test_pred, valid_pred, sample,
                        Xv.droplevel("cutoff"), drift.compare(valid_reference, sample),
-                       refit_info, asof_drift, fitted, refitted)
+                       refit_info, asof_drift, fitted, refitted, value_fit, survival_fit)
 
 
 def _winback_economics(valid_pred: pd.DataFrame, pol) -> dict[str, Any]:

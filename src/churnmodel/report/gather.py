@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
 
 SECTION_IDS = ("headline", "metrics", "curves", "drivers", "segments", "segment-metrics",
-               "risk-value", "coverage", "history", "call-list")
+               "risk-value", "value", "time-to-churn", "coverage", "history", "call-list")
 REPORT_FILE = "churn_report.html"
 #: Training figures shown in the "curves" section, in order: file name in ``<model>/plots``, caption.
 CURVE_PLOTS = (
@@ -71,6 +71,7 @@ class ChurnReport:
     currency: str = ""  # shown after money values ([scoring] currency); "" shows none
     history: Any = None  # churnmodel.profiling.HistoryProfile of the purchase log at as_of
     call_list: pd.DataFrame | None = None  # the customers to contact first (scoring.call_list)
+    lifetime: Any = None  # churnmodel.report.lifetime.LifetimeSection (CLV, time to churn)
 
 
 
@@ -152,6 +153,12 @@ def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str 
                                                   "test_cutoff", "rows", "ladder", "refit")}
     history = profile_history(tables, cfg, as_of)
     step("history profile")
+    from churnmodel.report.lifetime import lifetime_section
+
+    lifetime = lifetime_section(tables, model, segs, as_of)
+    for sid, extra in lifetime.notes.items():
+        notes[sid] += extra
+    step("lifetime value and time to churn")
     info = {"test_cutoff": metrics_json.get("test_cutoff"), "base_rate": m.get("base_rate"),
             "n": m.get("n"), "horizon_days": model.horizon_days, "rule": sc.get("rule"),
             "validation": metrics_json.get("validation", {})}
@@ -162,7 +169,7 @@ def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str 
                        training=training, notes=notes,
                        drift=measured[0] if measured else None,
                        drift_cutoff=measured[1] if measured else None,
-                       currency=cfg.scoring.currency, history=history,
+                       currency=cfg.scoring.currency, history=history, lifetime=lifetime,
                        call_list=call_list(scores.assign(customer_value=value.to_numpy())
                                            .reset_index(names="customer_id"), CALL_LIST_ROWS))
 

@@ -135,7 +135,10 @@ def environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                       extensions=["jinja2.ext.do"])
     env.filters.update(num=num, pct=pct, money=money)
-    env.globals.update(table=table, figure=figure, nan=float("nan"))
+    env.globals.update(table=table, figure=figure, nan=float("nan"), pct=pct)
+    from churnmodel.report.lifetime import curve_table
+
+    env.globals.update(curve_table=curve_table)
     return env
 
 
