@@ -271,10 +271,11 @@ def outcome_table(group: np.ndarray, p: np.ndarray, y: np.ndarray | None,
     value expected to be lost and (with ``y``) the value kept (stayers) and lost (churners).
 
     >>> outcome_table(np.array(["a", "a", "b"]), np.array([0.5, 0.3, 0.1]),
-    ...               np.array([1, 0, 0]), np.array([10.0, 20.0, 5.0]), "g")
-       g  customers  expected_rate  realised_rate  churned  value  expected_value_lost  value_kept  value_lost
-    0  a          2            0.4            0.5        1   30.0                 11.0        20.0        10.0
-    1  b          1            0.1            0.0        0    5.0                  0.5         5.0         0.0
+    ...               np.array([1, 0, 0]), np.array([10.0, 20.0, 5.0]), "g").to_dict("list")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'g': ['a', 'b'], 'customers': [2, 1], 'expected_rate': [0.4, 0.1],
+     'realised_rate': [0.5, 0.0], 'churned': [1, 0], 'value': [30.0, 5.0],
+     'expected_value_lost': [11.0, 0.5], 'value_kept': [20.0, 5.0], 'value_lost': [10.0, 0.0]}
     """
     f = pd.DataFrame({name: pd.Series(group, dtype="string").to_numpy(), "p": p})
     if y is not None:
