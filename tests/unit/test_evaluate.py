@@ -10,16 +10,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sklearn.metrics import (average_precision_score, brier_score_loss, log_loss,
-                             roc_auc_score)
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from churnmodel.config import Config
 from churnmodel.data.tables import Tables
 from churnmodel.errors import ChurnModelError, DataError
 from churnmodel.evaluation import evaluate_scores
 from churnmodel.modeling import cbpe
-from churnmodel.scorefile import (META_KEY, check_project, read_score_file, sidecar_path,
-                                  write_score_file)
+from churnmodel.scorefile import META_KEY, check_project, read_score_file, sidecar_path, write_score_file
 
 AS_OF = "2025-03-31"
 
