@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,15 +55,62 @@ def data_source(cfg: Config) -> dict[str, str]:
 
 def model_fingerprint(model: ChurnModel) -> str:
     """A content hash of a trained model: the same model gives the same fingerprint whether
-    loaded from its directory, its exported pyfunc or the registry (a ``model.joblib`` file
-    itself is not byte-stable across a load and a save)."""
+    loaded from its directory, its exported pyfunc or the registry, in any process.
+
+    Pickles are not byte-stable (they memoise by object identity, which differs between
+    processes), so the hash walks the model's contents: arrays by their bytes, LightGBM
+    boosters by their model text, objects by their attributes.
+    """
     h = hashlib.sha256()
-    h.update(pickle.dumps(model.candidate, protocol=5))
-    h.update(pickle.dumps(model.calibrator, protocol=5))
-    h.update(json.dumps([model.name, model.feature_names, model.categories, model.builders,
-                         model.horizon_days, model.activity_lookback_days, model.info],
-                        sort_keys=True, default=str).encode())
+    _feed(h, [model.name, model.feature_names, model.categories, model.builders,
+              model.horizon_days, model.activity_lookback_days, model.info,
+              model.candidate, model.calibrator], set())
     return h.hexdigest()[:20]
+
+
+def _feed(h: Any, obj: Any, seen: set[int]) -> None:
+    """Feed a canonical form of ``obj`` into the hash ``h`` (cycles are cut)."""
+    if obj is None or isinstance(obj, bool | int | float | str | bytes):
+        h.update(f"{type(obj).__name__}:{obj!r};".encode())
+        return
+    if isinstance(obj, np.generic):
+        h.update(f"{obj.dtype}:{obj.item()!r};".encode())
+        return
+    if id(obj) in seen:
+        h.update(b"<cycle>;")
+        return
+    seen = seen | {id(obj)}
+    if isinstance(obj, np.ndarray):
+        h.update(f"array:{obj.dtype}:{obj.shape};".encode())
+        if obj.dtype == object:
+            for x in obj.ravel():
+                _feed(h, x, seen)
+        else:
+            h.update(np.ascontiguousarray(obj).tobytes())
+    elif isinstance(obj, pd.Series | pd.DataFrame | pd.Index):
+        h.update(pd.util.hash_pandas_object(obj).to_numpy().tobytes()
+                 if not isinstance(obj, pd.Index) else repr(obj.tolist()).encode())
+    elif isinstance(obj, dict):
+        for k in sorted(obj, key=repr):
+            _feed(h, k, seen)
+            _feed(h, obj[k], seen)
+    elif isinstance(obj, list | tuple):
+        h.update(f"{type(obj).__name__}[{len(obj)}];".encode())
+        for x in obj:
+            _feed(h, x, seen)
+    elif isinstance(obj, set | frozenset):
+        _feed(h, sorted(obj, key=repr), seen)
+    elif callable(getattr(obj, "model_to_string", None)):  # a LightGBM booster
+        h.update(obj.model_to_string().encode())
+    elif hasattr(obj, "__dict__") or hasattr(obj, "__slots__"):
+        h.update(f"{type(obj).__module__}.{type(obj).__qualname__};".encode())
+        state = dict(vars(obj)) if hasattr(obj, "__dict__") else {}
+        for slot in getattr(type(obj), "__slots__", ()):
+            if hasattr(obj, slot):
+                state[slot] = getattr(obj, slot)
+        _feed(h, state, seen)
+    else:
+        h.update(repr(obj).encode())
 
 
 def write_model_identity(model_dir: str | Path, identity: dict[str, Any]) -> Path:

@@ -134,3 +134,20 @@ def test_a_score_file_of_another_project_fails_clearly(project, matured):
             cwd=project)
     assert r.returncode == 2 and "made by project 'shop-b'" in r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_every_candidate_has_its_own_fingerprint_stable_across_a_save_and_load(default_training,
+                                                                                tmp_path):
+    import dataclasses
+
+    from churnmodel.modeling.model import ChurnModel
+    from churnmodel.scorefile import model_fingerprint
+
+    res = default_training
+    models = {name: dataclasses.replace(res.model, candidate=f.candidate, calibrator=f.calibrator)
+              for name, f in res.fitted.items()}
+    prints = {name: model_fingerprint(m) for name, m in models.items()}
+    assert len(set(prints.values())) == len(prints)  # recency, bgnbd, logistic, lightgbm
+    for name, m in models.items():
+        m.save(tmp_path / name)
+        assert model_fingerprint(ChurnModel.load(tmp_path / name)) == prints[name], name
