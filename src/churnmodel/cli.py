@@ -449,6 +449,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     tables = _load_tables(cfg)
     t0 = time.perf_counter()
     ev = evaluate_scores(scores, meta, tables, args.as_of)
+    from churnmodel.scorefile import data_source
+
+    if meta.get("data_source") and meta["data_source"] != data_source(cfg):
+        print(f"note: the scores were made from {meta['data_source']}; the config now reads "
+              f"{data_source(cfg)}")
     print(ev.text(cfg.scoring.currency))
     print(f"\nevaluated in {time.perf_counter() - t0:.1f}s")
     if out is not None:

@@ -115,6 +115,11 @@ def test_a_score_date_at_or_after_the_data_end_says_no_label_has_matured():
     assert header.split() == ["estimated"]  # the metric table is the estimate only
 
 
+def test_evaluating_as_of_a_date_before_the_score_file_is_refused():
+    with pytest.raises(DataError, match="--as-of 2025-03-01 is before the score file's date"):
+        evaluate_scores(_scores(), _meta(), _tables(), data_end="2025-03-01")
+
+
 def test_scores_of_customers_the_data_do_not_know_are_refused():
     s = _scores()
     s["customer_id"] = s["customer_id"] + 1000
