@@ -16,7 +16,7 @@ CUSTOMERS ?= 1000000
 SCALING ?= auto
 
 .DEFAULT_GOAL := help
-.PHONY: help venv data train profile backtest score serve test check lint bench clean notebooks report
+.PHONY: help venv data train profile backtest score evaluate serve test check lint bench clean notebooks report
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ backtest: $(STAMP) $(if $(CONFIG),,$(DATA)) ## retrain as of FOLDS=3 dates 3 mon
 
 score: $(STAMP) ## flag at-risk customers with drivers and the call list (AS_OF=YYYY-MM-DD, SCORES=file, CALLS=N) with models/<project>
 	$(BIN)/churnmodel score $(CFG) $(if $(AS_OF),--as-of $(AS_OF),) --out $(SCORES) --overwrite --call-list $(CALLS)
+
+evaluate: $(STAMP) ## how the score file SCORES= turned out: realised once its horizon has run, estimated before (AS_OF=)
+	$(BIN)/churnmodel evaluate $(CFG) --scores $(SCORES) $(if $(AS_OF),--as-of $(AS_OF),)
 
 serve: $(STAMP) ## serve the registered champion over REST on 127.0.0.1 (PORT=5001; after make train)
 	$(BIN)/churnmodel serve $(CFG) --port $(PORT)

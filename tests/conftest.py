@@ -28,7 +28,7 @@ FAST_MODEL = ModelConfig(n_estimators=200, early_stopping_rounds=30)
 # (pytest-xdist 3.8's `--dist loadgroup` does not group under pytest 9: it renames `_nodeid`.)
 SHARED_MODEL_FILES = {
     "default_training": ("tests/model/test_quality.py", "tests/model/test_explain.py",
-                         "tests/model/test_lifetime.py"),
+                         "tests/model/test_lifetime.py", "tests/e2e/test_evaluate_cli.py"),
     "small_training": ("tests/model/test_behaviour.py", "tests/model/test_backtest.py"),
 }
 

@@ -1,4 +1,4 @@
-"""The ``churnmodel`` command line: data, train, score, serve, segment, report.
+"""The ``churnmodel`` command line: data, train, score, evaluate, serve, segment, report.
 
 Library inside, I/O here: this module reads the config and paths, sets up logging and
 progress, calls the library and writes outputs, printing where they went. Errors caused
@@ -206,6 +206,9 @@ def cmd_train(args: argparse.Namespace) -> None:
               f"to {model_dir}")
         if run_id is not None:
             rep = log_training(result, cfg, tables, model_dir, plots, importance)
+            from churnmodel.scorefile import record_training_identity
+
+            record_training_identity(model_dir, rep, cfg.tracking.model_name)  # for score files
             print(f"MLflow: run {rep.run_id} in experiment '{rep.experiment}' "
                   f"({rep.tracking_uri}); registered '{cfg.tracking.model_name}' version "
                   f"{rep.version}: {rep.reason} [{rep.seconds:.1f}s]")
@@ -382,7 +385,7 @@ def cmd_score(args: argparse.Namespace) -> None:
         scores = score_customers(model, tables, as_of, cfg.scoring, explain=not args.no_drivers,
                                  on_step=lambda s: (bar.set_postfix_str(s), bar.update(1)),
                                  on_features=lambda X: found.update(drift=against_model(model.info, X)))
-        write_table(scores, out)
+        estimate = _write_scores(args, cfg, model, as_of, scores, out)
         if found["drift"] is not None:
             write_table(found["drift"][0], drift_out)
         if calls_out is not None:
@@ -406,6 +409,7 @@ def cmd_score(args: argparse.Namespace) -> None:
         _loud_drift(found["drift"][0], model.info)
     written = [str(out)] + ([str(drift_out)] if found["drift"] is not None else []) + \
         ([str(calls_out)] if calls_out is not None else [])
+    print(_estimate_line(estimate, model.horizon_days, as_of, out))
     print("wrote " + ", ".join(written))
 
 
@@ -463,6 +467,76 @@ def cmd_features(args: argparse.Namespace) -> None:
     print(f"wrote the features of {len(X):,} customers at {as_of.date()} ({len(X.columns) - 2} "
           f"features, customer_id and customer_value) to {out}"
           + (" as a REST request body (dataframe_split)" if out.suffix.lower() == ".json" else ""))
+
+
+def _write_scores(args: argparse.Namespace, cfg: Config, model, as_of: pd.Timestamp,
+                  scores: pd.DataFrame, out: Path) -> dict[str, float]:
+    """The score file with the metadata `churnmodel evaluate` needs; returns the CBPE estimate."""
+    from churnmodel.modeling.cbpe import estimate
+    from churnmodel.scorefile import local_identity, score_file_metadata, write_score_file
+
+    source = str(args.model or cfg.output.model_dir)
+    identity = {"source": source, **local_identity(source, model)}
+    if source.startswith(("models:/", "runs:/")):
+        from churnmodel.tracking import registered_identity, tracking_uri
+
+        identity.update(registered_identity(source), tracking_uri=tracking_uri(cfg))
+    est = estimate(scores["churn_probability"].to_numpy(), scores["at_risk"].to_numpy())
+    write_score_file(scores, out, score_file_metadata(cfg, model, as_of, identity, est))
+    return est
+
+
+def _estimate_line(est: dict[str, float], horizon: int, as_of: pd.Timestamp, out: Path) -> str:
+    return (f"estimated before labels (CBPE, from the calibrated probabilities): ROC AUC "
+            f"{est['roc_auc']:.3f}, PR AUC {est['pr_auc']:.3f}, Brier {est['brier']:.3f}, "
+            f"{est['base_rate']:.1%} expected to churn within {horizon} days; after "
+            f"{(as_of + pd.Timedelta(days=horizon)).date()} `churnmodel evaluate --scores {out}` "
+            "gives the realised figures")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """How a past score file turned out (once its horizon has run) and the CBPE estimate."""
+    from churnmodel import preflight
+    from churnmodel.evaluation import evaluate_scores
+    from churnmodel.scorefile import check_project, read_score_file
+
+    cfg = load_config(args.config)
+    scores, meta = read_score_file(args.scores)  # a foreign file fails before any data are read
+    check_project(meta, cfg, args.scores)
+    out = None
+    if args.out:
+        from churnmodel.scoring import check_output_path
+
+        out = check_output_path(args.out, args.overwrite, suffixes=(".json",))
+    track = cfg.tracking.enabled and not args.no_track
+    if track:
+        from churnmodel.tracking import preflight_store
+
+        preflight_store(cfg)
+    preflight.table_sources(cfg)
+    tables = _load_tables(cfg)
+    t0 = time.perf_counter()
+    ev = evaluate_scores(scores, meta, tables, args.as_of)
+    from churnmodel.scorefile import data_source
+
+    if meta.get("data_source") and meta["data_source"] != data_source(cfg):
+        print(f"note: the scores were made from {meta['data_source']}; the config now reads "
+              f"{data_source(cfg)}")
+    print(ev.text(cfg.scoring.currency))
+    print(f"\nevaluated in {time.perf_counter() - t0:.1f}s")
+    if out is not None:
+        from churnmodel.files import atomic_write
+
+        atomic_write(out, lambda p: p.write_text(json.dumps(ev.as_dict(), indent=2, default=str)))
+        print(f"wrote {out}")
+    if track:
+        from churnmodel.tracking import log_evaluation, tracking_uri
+
+        run_id = log_evaluation(ev, cfg, args.scores)
+        version = meta.get("model", {}).get("version")
+        print(f"MLflow: run {run_id} in experiment '{cfg.tracking.experiment}' "
+              f"({tracking_uri(cfg)})" + (f", tagged with model version {version}" if version
+                                          else ", tagged with the model fingerprint"))
 
 
 def cmd_explain(args: argparse.Namespace) -> None:

@@ -453,3 +453,117 @@ def _source(cfg: Config, table: str):
         return resolve_dataset_source(raw)
     except Exception:
         return CodeDatasetSource(tags={"path": raw})
+
+
+# --- score files and their evaluation (churnmodel evaluate) ------------------------------
+
+def registered_identity(model_uri: str) -> dict[str, Any]:
+    """The registry identity of ``models:/name@alias``, ``models:/name/N`` or ``runs:/id/...``
+    (``registered_model, version, run_id, model_id``); empty when the store cannot say."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    try:
+        if model_uri.startswith("runs:/"):
+            return {"run_id": model_uri.removeprefix("runs:/").split("/")[0]}
+        if not model_uri.startswith("models:/"):
+            return {}
+        ref = model_uri.removeprefix("models:/").rstrip("/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        elif "/" in ref:
+            name, version = ref.rsplit("/", 1)
+            mv = client.get_model_version(name, version)
+        else:  # models:/m-... (a logged model, no registry entry)
+            return {"model_id": ref}
+    except Exception as exc:  # the model loaded, so its identity is a nice-to-have
+        log.info("no registry identity for %s: %s", model_uri, exc)
+        return {}
+    # the SQLite store leaves model_id empty; the source is the logged model's models:/m-... URI
+    source = str(mv.source or "")
+    model_id = getattr(mv, "model_id", None) or (
+        source.removeprefix("models:/") if source.startswith("models:/m-") else None)
+    return {"registered_model": mv.name, "version": str(mv.version), "run_id": mv.run_id,
+            "model_id": model_id}
+
+
+def evaluation_metrics(evaluation) -> dict[str, float]:
+    """``estimated_*`` and ``realised_*`` metrics of an evaluation, finite ones only."""
+    out: dict[str, float] = {}
+    for prefix, m in (("estimated_", evaluation.estimated), ("realised_", evaluation.realised or {})):
+        for k, v in m.items():
+            if isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v):
+                out[prefix + k] = float(v)
+    out["days_run"] = float(evaluation.days_run)
+    return out
+
+
+def log_evaluation(evaluation, cfg: Config, score_file: str | Path) -> str:
+    """One MLflow run in the project's experiment per evaluation, tagged (and, with a logged
+    model id, linked) to the model version that made the scores; returns the run id."""
+    import mlflow
+
+    uri = configure(cfg)
+    m = evaluation.meta.get("model", {})
+    tags = {"churnmodel.kind": "evaluation", "scores_as_of": str(evaluation.as_of.date()),
+            "score_file": str(Path(score_file).resolve()), "horizon_status": evaluation.status,
+            "project": str(evaluation.meta.get("project")),
+            "model_fingerprint": str(m.get("fingerprint")), "model_candidate": str(m.get("name"))}
+    for key, tag in (("registered_model", "registered_model"), ("version", "model_version"),
+                     ("run_id", "model_run_id"), ("model_id", "model_id")):
+        if m.get(key):
+            tags[tag] = str(m[key])
+    metrics = evaluation_metrics(evaluation)
+    try:
+        with _store_lock(uri):
+            mlflow.set_experiment(cfg.tracking.experiment)
+            with mlflow.start_run(run_name=f"evaluate scores of {evaluation.as_of.date()}") as run:
+                mlflow.set_tags(tags)
+                mlflow.log_params({"as_of": str(evaluation.as_of.date()),
+                                   "horizon_days": evaluation.horizon_days,
+                                   "data_end": str(evaluation.data_end.date())})
+                mlflow.log_metrics(metrics)
+                if m.get("model_id") and evaluation.realised is not None:
+                    _link_to_model(metrics, m["model_id"])
+                with tempfile.TemporaryDirectory() as tmp:
+                    t = Path(tmp)
+                    (t / "evaluation.json").write_text(
+                        json.dumps(evaluation.as_dict(), indent=2, default=str))
+                    for name in ("deciles", "bands", "groups"):
+                        getattr(evaluation, name).to_csv(t / f"{name}.csv", index=False)
+                    mlflow.log_artifacts(tmp, artifact_path="evaluation")
+        if m.get("registered_model") and m.get("version") and evaluation.realised is not None:
+            _tag_version(m["registered_model"], m["version"], evaluation)
+    except ChurnModelError:
+        raise
+    except Exception as exc:
+        raise ChurnModelError(f"the evaluation could not be logged to the tracking store {uri!r} "
+                              f"({uri_source(cfg)}): {one_line(exc)[:300]}; fix the store or pass "
+                              "--no-track.") from None
+    return run.info.run_id
+
+
+def _link_to_model(metrics: dict[str, float], model_id: str) -> None:
+    """The realised metrics on the logged model too (MLflow 3 model metrics)."""
+    import mlflow
+
+    try:
+        mlflow.log_metrics({k: v for k, v in metrics.items() if k.startswith("realised_")},
+                           model_id=model_id)
+    except Exception as exc:  # the logged model lives in another store: the run still has them
+        log.info("realised metrics not linked to logged model %s: %s", model_id, exc)
+
+
+def _tag_version(name: str, version: str, evaluation) -> None:
+    """The latest realised ROC AUC as a tag of the registered version that made the scores."""
+    from mlflow.tracking import MlflowClient
+
+    r = evaluation.realised
+    try:
+        MlflowClient().set_model_version_tag(
+            name, version, f"realised_roc_auc_{evaluation.as_of.date()}",
+            f"{r['roc_auc']:.4f} (estimated {evaluation.estimated['roc_auc']:.4f}, "
+            f"n={int(r['n']):,})")
+    except Exception as exc:  # another store, or the version was deleted
+        log.info("version %s/%s not tagged: %s", name, version, exc)

@@ -108,6 +108,22 @@ def test_score_from_the_registry_equals_score_from_the_exported_model(tracked):
     pd.testing.assert_frame_equal(pd.read_parquet(d / "reg.parquet"), pd.read_parquet(d / "exp.parquet"))
 
 
+def test_a_score_file_names_the_registered_version_that_made_it(tracked):
+    import pyarrow.parquet as pq
+
+    d, _ = tracked
+    client = _client(d)
+    for model, out, version in ((None, "dir.parquet", "3"),  # model/ holds the last training
+                                ("models:/churn_e2e@champion", "alias.parquet", "2")):
+        r = run("score", "--config", "config.toml", *(["--model", model] if model else []),
+                "--out", out, "--quiet", cwd=d)
+        assert r.returncode == 0, r.stderr
+        meta = json.loads(pq.read_schema(d / out).metadata[b"churnmodel.scores"])["model"]
+        mv = client.get_model_version("churn_e2e", version)
+        assert (meta["registered_model"], meta["version"], meta["run_id"]) == (
+            "churn_e2e", version, mv.run_id), out
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
