@@ -146,7 +146,16 @@ def train_snapshot(df: pd.DataFrame, cfg: Config, id_column: str, flag_column: s
                         + "; ".join(typing.notes()[:8]),
                         "add attribute columns, or remove them from [features] exclude")
     lab = df[labelled.to_numpy()].reset_index(drop=True)
-    ids = lab[id_column]
+    if id_column not in lab.columns:
+        raise DataError(TABLE, id_column, "the customer id column is missing",
+                        "set [data.customers] customer_id to the id column of the file")
+    ids = lab[id_column].astype("string").str.strip()
+    dup = ids.duplicated() & ids.notna()
+    if ids.isna().any() or dup.any():
+        what = "empty customer ids" if ids.isna().any() else "repeated customer ids"
+        raise DataError(TABLE, id_column, f"has {what} (one row per customer is expected)",
+                        "fill or drop those rows, keeping one row per customer",
+                        n_rows=int(ids.isna().sum() + dup.sum()))
     y = y_all[labelled].to_numpy(dtype=int)
     shell = _shell(typing, cfg)
     X = shell.prepare(feature_frame(lab, typing))
@@ -198,6 +207,7 @@ def train_snapshot(df: pd.DataFrame, cfg: Config, id_column: str, flag_column: s
                         for k, v in metrics.items()}
     model.info["reference"] = {"mean_probability": float(probs[champion].mean()),
                                "cutoff": f"{folds}-fold cross-validation"}
+    model.info.update(champion=champion, folds=folds, n_labelled=int(len(y)))
     if n_rounds is not None:
         model.info["n_rounds"] = n_rounds
     if champion == "best_column":
@@ -235,8 +245,8 @@ def _scoring_info(y: np.ndarray, p: np.ndarray, cfg: Config, value: np.ndarray |
         sc = dataclasses.replace(sc, top_k_percent=round(100 * float(np.mean(y)), 2))
     chosen = choose_threshold(y, p, np.zeros(len(y)) if value is None else value, sc)
     if by_rate:
-        chosen["rule"] = (f"the riskiest {chosen['share']:.1%} out of fold, the churn rate (map "
-                          "[data.customers] value or set [scoring] top_k_percent for another rule)")
+        chosen["rule"] = (f"the riskiest {chosen['share']:.1%} out of fold, the churn rate; map "
+                          "[data.customers] value or set [scoring] top_k_percent for another rule")
         chosen["profit"] = 0.0
     chosen.update(risk_bands=list(cfg.scoring.risk_bands), n_drivers=cfg.scoring.n_drivers)
     return {"scoring": chosen}
