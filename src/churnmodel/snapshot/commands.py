@@ -216,8 +216,7 @@ def score(args: argparse.Namespace, cfg: Config) -> None:
 
 def _write_report(cfg: Config, model, df: pd.DataFrame, oof: pd.DataFrame | None,
                   importance: pd.DataFrame | None, out: Path) -> Path:
-    from churnmodel.snapshot.report import (render_snapshot_report, snapshot_figures,
-                                            write_snapshot_report)
+    from churnmodel.snapshot.report import render_snapshot_report, snapshot_figures, write_snapshot_report
     from churnmodel.snapshot.score import score_snapshot
 
     t0 = time.perf_counter()

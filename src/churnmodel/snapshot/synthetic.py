@@ -11,6 +11,8 @@ is about 26 %.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -27,7 +29,7 @@ def _yes(mask: np.ndarray) -> np.ndarray:
 def _ids(rng: np.random.Generator, n: int) -> np.ndarray:
     letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
     seen: set[str] = set()
-    out = []
+    out: list[str] = []
     while len(out) < n:
         s = f"{rng.integers(0, 10_000):04d}-{''.join(rng.choice(letters, 5))}"
         if s not in seen:
@@ -94,7 +96,7 @@ def snapshot_table(customers: int = 7043, seed: int = 42) -> tuple[pd.DataFrame,
 
 
 def write_snapshot(out, customers: int = 7043, seed: int = 42,
-                   to_score: int | None = None) -> dict[str, object]:
+                   to_score: int | None = None) -> dict[str, Any]:
     """Write ``customers.csv`` (labelled), ``customers_to_score.csv`` (blank Churn, other
     customers, seed + 1), the truth of the latter, and two configs using them.
 

@@ -20,8 +20,16 @@ from pathlib import Path
 import pandas as pd
 
 from churnmodel.config import Config
-from churnmodel.tracking import (RunReport, _flatten, _mlflow_prints_to_log, _source, _store_lock,
-                                 git_commit, table_fingerprint, tracking_uri)
+from churnmodel.tracking import (
+    RunReport,
+    _flatten,
+    _mlflow_prints_to_log,
+    _source,
+    _store_lock,
+    git_commit,
+    table_fingerprint,
+    tracking_uri,
+)
 
 CV_TAG, DATA_TAG = "snapshot_cv_roc_auc", "data_sha256"
 

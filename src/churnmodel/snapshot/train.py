@@ -129,7 +129,8 @@ def _fit(name: str, cfg: Config, X: pd.DataFrame, y: np.ndarray, seed: int):
 
 
 def train_snapshot(df: pd.DataFrame, cfg: Config, id_column: str, flag_column: str,
-                   value_column: str | None = None, on_step: Callable[[str], Any] | None = None) -> SnapshotResult:
+                   value_column: str | None = None,
+                   on_step: Callable[[str], Any] | None = None) -> SnapshotResult:
     """Type the columns, cross-validate every candidate, refit and calibrate the champion.
 
     ``df`` is the customers table as read (one row per customer, the user's column names);
