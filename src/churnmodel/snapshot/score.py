@@ -39,8 +39,12 @@ def score_snapshot(model: SnapshotModel, df: pd.DataFrame, id_column: str,
                    flag_column: str | None, explain: bool = True) -> SnapshotScores:
     """Score the customers of ``df`` (one row each), riskiest first."""
     if id_column not in df.columns:
-        raise DataError(TABLE, id_column, "the customer id column is missing",
-                        "set [data.customers] customer_id to the id column of this file")
+        from churnmodel.errors import nearest
+
+        raise DataError(TABLE, id_column, "the customer id column is missing."
+                        f"{nearest(id_column, map(str, df.columns))} Columns present: "
+                        f"{', '.join(map(str, df.columns[:25]))}",
+                        "set [data.customers] customer_id to the id column of the file")
     part, which = rows_to_score(df, flag_column)
     if len(part) == 0:
         raise DataError(TABLE, None, "has no row to score", "give a table with customers")

@@ -139,17 +139,25 @@ def train_snapshot(df: pd.DataFrame, cfg: Config, id_column: str, flag_column: s
     t0 = time.perf_counter()
     step = on_step or (lambda s: None)
     folds = cfg.training.cv_folds
+    if id_column not in df.columns:
+        from churnmodel.errors import nearest
+
+        raise DataError(TABLE, id_column, "the customer id column is missing."
+                        f"{nearest(id_column, map(str, df.columns))} Columns present: "
+                        f"{', '.join(map(str, df.columns[:25]))}",
+                        "set [data.customers] customer_id to the id column of the file")
     y_all, labelled = split_labelled(df, id_column, flag_column)
     warnings = check_labels(y_all, flag_column, folds)
+    unknown = [c for c in cfg.features.exclude if c not in df.columns]
+    if unknown:
+        warnings.append(f"[features] exclude names {len(unknown)} column(s) the table does not "
+                        f"have: {', '.join(unknown[:10])}")
     typing = type_columns(df[labelled.to_numpy()], id_column, flag_column, cfg.features.exclude)
     if not typing.features:
         raise DataError(TABLE, None, "has no usable attribute column: "
                         + "; ".join(typing.notes()[:8]),
                         "add attribute columns, or remove them from [features] exclude")
     lab = df[labelled.to_numpy()].reset_index(drop=True)
-    if id_column not in lab.columns:
-        raise DataError(TABLE, id_column, "the customer id column is missing",
-                        "set [data.customers] customer_id to the id column of the file")
     ids = lab[id_column].astype("string").str.strip()
     dup = ids.duplicated() & ids.notna()
     if ids.isna().any() or dup.any():
