@@ -56,6 +56,14 @@ def test_every_column_gets_the_decision_a_data_scientist_would_make():
     assert t.decision("tenure").unit == "months"  # a bare tenure past 20: months
 
 
+def test_dates_and_mapped_leaking_columns_are_left_out_with_their_reason():
+    df = frame().assign(Signed=["2024-01-31", "2023-12-01 10:00", " ", "05/03/2022"] * 6,
+                        Left=["2025-02-01", ""] * 12)
+    t = type_columns(df, "customerID", "Churn", leave_out={"Left": "the churn date: leaks"})
+    assert t.decision("Signed").reason.startswith("dates: ") and t.decision("Signed").kind == "dropped"
+    assert (t.decision("Left").kind, t.decision("Left").reason) == ("dropped", "the churn date: leaks")
+
+
 def test_feature_frame_turns_blank_text_into_missing_numbers_and_keeps_levels():
     df = frame()
     t = type_columns(df, "customerID", "Churn")

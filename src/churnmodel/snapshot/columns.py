@@ -10,7 +10,7 @@ same typing to another file.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,8 +133,11 @@ def _text_levels(s: pd.Series) -> pd.Series:
     return text.where(text != "")
 
 
+_DATE = r"\d{4}-\d{1,2}-\d{1,2}([ T].*)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}( .*)?"
+
+
 def type_columns(df: pd.DataFrame, id_column: str, flag_column: str | None,
-                 exclude: Iterable[str] = ()) -> Typing:
+                 exclude: Iterable[str] = (), leave_out: Mapping[str, str] | None = None) -> Typing:
     """Decide, for every column but the id and the flag, what feature it becomes.
 
     * listed in ``exclude`` -> dropped;
@@ -142,6 +145,8 @@ def type_columns(df: pd.DataFrame, id_column: str, flag_column: str | None,
     * numbers, or text that is a number on every non-blank row -> numeric (blank text is a
       missing value); a 0/1 column is marked ``binary``;
     * integers distinct on every row -> dropped as id-like (a row number, a second id);
+    * text that is a date on every non-blank row -> dropped (a snapshot has no as-of date
+      to measure it from); ``leave_out`` maps other columns to the reason they are dropped;
     * other text -> categorical, unless almost every row has its own value (a name, an
       e-mail: dropped as id-like); beyond :data:`MAX_LEVELS` levels the rarest are pooled.
 
@@ -161,6 +166,9 @@ def type_columns(df: pd.DataFrame, id_column: str, flag_column: str | None,
         name = str(col)
         if name in excluded:
             decisions.append(ColumnDecision(name, "dropped", "listed in [features] exclude"))
+            continue
+        if leave_out and name in leave_out:
+            decisions.append(ColumnDecision(name, "dropped", leave_out[name]))
             continue
         blank = _blank(s)
         if blank.all():
@@ -187,6 +195,10 @@ def type_columns(df: pd.DataFrame, id_column: str, flag_column: str | None,
                                             unit=_unit(name, float(np.max(distinct)))))
             continue
         text = _text_levels(s)
+        if text.dropna().str.fullmatch(_DATE).all():
+            decisions.append(ColumnDecision(name, "dropped", "dates: snapshot mode has no as-of "
+                                            "date to measure them from"))
+            continue
         counts = text.value_counts(dropna=True)
         n_blank = int(text.isna().sum())
         if len(counts) <= 1 and n_blank == 0:

@@ -43,6 +43,15 @@ def _columns(cfg: Config) -> tuple[str, str | None, str | None]:
     return cols.get("customer_id", "customer_id"), cols.get("churned"), cols.get("value")
 
 
+def _leave_out(cfg: Config) -> dict[str, str]:
+    """Mapped columns that are no attribute: the churn date leaks the label, dates need an
+    as-of date a snapshot does not have."""
+    cols = _source(cfg).columns
+    reasons = {"churned_ts": "the churn date (churned_ts): it would leak the label",
+               "signup_ts": "the signup date (signup_ts): snapshot mode has no as-of date"}
+    return {cols[k]: why for k, why in reasons.items() if k in cols}
+
+
 def unsupported() -> ChurnModelError:
     return ChurnModelError(f"this command needs purchase logs; this config is in "
                            f"snapshot mode ([data.customers] without [data.transactions]), which "
@@ -112,7 +121,7 @@ def train(args: argparse.Namespace, cfg: Config, progress: bool) -> None:
         print(f"loaded customers {len(df):,} rows x {df.shape[1]} columns in "
               f"{time.perf_counter() - t0:.1f}s (snapshot mode: one row per customer, flag "
               f"{flag!r})")
-        result = train_snapshot(df, cfg, id_col, flag, value)
+        result = train_snapshot(df, cfg, id_col, flag, value, _leave_out(cfg))
         t = result.typing
         kinds = {k: sum(d.kind == k for d in t.decisions) for k in ("numeric", "categorical",
                                                                       "dropped")}

@@ -129,12 +129,13 @@ def _fit(name: str, cfg: Config, X: pd.DataFrame, y: np.ndarray, seed: int):
 
 
 def train_snapshot(df: pd.DataFrame, cfg: Config, id_column: str, flag_column: str,
-                   value_column: str | None = None,
+                   value_column: str | None = None, leave_out: dict[str, str] | None = None,
                    on_step: Callable[[str], Any] | None = None) -> SnapshotResult:
     """Type the columns, cross-validate every candidate, refit and calibrate the champion.
 
     ``df`` is the customers table as read (one row per customer, the user's column names);
     rows with a blank flag are not trained on (they are the customers to score).
+    ``leave_out`` maps columns to the reason they are no feature (e.g. a mapped churn date).
     """
     t0 = time.perf_counter()
     step = on_step or (lambda s: None)
@@ -152,7 +153,8 @@ def train_snapshot(df: pd.DataFrame, cfg: Config, id_column: str, flag_column: s
     if unknown:
         warnings.append(f"[features] exclude names {len(unknown)} column(s) the table does not "
                         f"have: {', '.join(unknown[:10])}")
-    typing = type_columns(df[labelled.to_numpy()], id_column, flag_column, cfg.features.exclude)
+    typing = type_columns(df[labelled.to_numpy()], id_column, flag_column, cfg.features.exclude,
+                          leave_out)
     if not typing.features:
         raise DataError(TABLE, None, "has no usable attribute column: "
                         + "; ".join(typing.notes()[:8]),
