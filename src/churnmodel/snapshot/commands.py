@@ -82,8 +82,13 @@ def synth(args: argparse.Namespace, cfg: Config) -> None:
 
 def _cv_table(result) -> str:
     cols = ["roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile"]
-    rows = {(f"{k} (champion)" if k == result.champion else k): v
-            for k, v in result.cv_metrics.items()}
+    best = result.model.info.get("best_single_column")
+
+    def label(k: str) -> str:
+        col = f" ({best})" if k == "best_column" and best else ""
+        return k + col + (" (champion)" if k == result.champion else "")
+
+    rows = {label(k): v for k, v in result.cv_metrics.items()}
     width = max(len(k) for k in rows) + 2
     lines = ["".ljust(width) + "".join(c.rjust(12) for c in ["ROC AUC", "PR AUC", "Brier",
                                                            "log loss", "lift@10%"])

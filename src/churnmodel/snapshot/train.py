@@ -57,6 +57,7 @@ class SnapshotResult:
 
     def metrics_json(self) -> dict[str, Any]:
         return {"mode": MODE, "champion": self.champion, "folds": self.folds,
+                "best_single_column": self.model.info.get("best_single_column"),
                 "n_labelled": self.n_labelled,
                 "cv": {k: dict(v, fold_roc_auc=self.fold_auc[k]) for k, v in self.cv_metrics.items()},
                 "skipped": self.skipped}
@@ -207,6 +208,8 @@ def train_snapshot(df: pd.DataFrame, cfg: Config, id_column: str, flag_column: s
         metrics[name] = evaluate(y, p)
         fold_auc[name] = [evaluate(y[te], p[te])["roc_auc"] for _, te in splits]
     champion = max(metrics, key=lambda k: (metrics[k]["roc_auc"], -CANDIDATES.index(k)))
+    # the column the baseline picks on all labelled rows (each fold picks its own)
+    best_column = BestColumnCandidate().fit(X, y).column_ if "best_column" in raw else None
 
     n_rounds = max(1, int(round(float(np.mean(rounds))))) if champion == "lightgbm" else None
     final = _candidate(champion, cfg, n_rounds).fit(X, y, None, None)
@@ -218,7 +221,8 @@ def train_snapshot(df: pd.DataFrame, cfg: Config, id_column: str, flag_column: s
                         for k, v in metrics.items()}
     model.info["reference"] = {"mean_probability": float(probs[champion].mean()),
                                "cutoff": f"{folds}-fold cross-validation"}
-    model.info.update(champion=champion, folds=folds, n_labelled=int(len(y)))
+    model.info.update(champion=champion, folds=folds, n_labelled=int(len(y)),
+                      best_single_column=best_column)
     if n_rounds is not None:
         model.info["n_rounds"] = n_rounds
     if champion == "best_column":
