@@ -25,8 +25,9 @@ FLAG_FALSE = ("no", "n", "false", "f", "0", "0.0")
 # at most this many levels per categorical column; rarer levels are pooled into OTHER
 MAX_LEVELS = 50
 OTHER = "(other)"
-# a text column with more distinct values than this share of rows names people, not groups
-ID_LIKE_SHARE = 0.5
+# a text column with more distinct values than this share of rows names people (surnames,
+# e-mails), not groups: fewer than 4 rows per value on average carry little that generalises
+ID_LIKE_SHARE = 0.25
 MIN_ROWS_FOR_ID_LIKE = 20
 
 
