@@ -8,7 +8,7 @@ import pytest
 
 from churnmodel.config import config_from_dict
 from churnmodel.errors import ConfigError, DataError
-from churnmodel.snapshot.candidates import BestColumnCandidate, LogisticOneHotCandidate
+from churnmodel.snapshot.candidates import BestColumnCandidate, LogisticOneHotCandidate, _as_text
 from churnmodel.snapshot.columns import OTHER, feature_frame, humanise, parse_flag, type_columns
 from churnmodel.snapshot.train import check_labels
 
@@ -157,6 +157,15 @@ def test_logistic_contributions_add_up_to_its_raw_score():
     np.testing.assert_allclose(c.sum(axis=1), m.raw_score(X), atol=1e-9)
     # the informative column carries more than the noise
     assert np.abs(c[:, 0]).mean() > 3 * np.abs(c[:, 1]).mean()
+
+
+def test_the_logistic_fast_transform_equals_scikit_learns():
+    X, y = _prepared()
+    X = X.assign(plan=X["plan"].where(np.arange(len(X)) % 7 != 0))  # missing levels too
+    m = LogisticOneHotCandidate(seed=1).fit(X, y)
+    slow = m.transform_.transform(_as_text(X, m.cats_))
+    np.testing.assert_allclose(m._z(X), slow, atol=1e-12)
+    np.testing.assert_allclose(m._z(X.head(1)), slow[:1], atol=1e-12)
 
 
 def test_the_best_single_column_is_the_one_that_ranks_best_in_its_direction():

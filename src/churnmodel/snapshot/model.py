@@ -38,18 +38,19 @@ class SnapshotModel(ChurnModel):
         """As :meth:`ChurnModel.prepare`, after blank text in numeric columns became missing
         and categorical levels pooled at training became ``(other)``."""
         cats = self.categories
+        wanted = set(self.feature_names)
         fixes: dict[str, Any] = {}
-        for c in self.feature_names:
-            if c not in X.columns:
+        # dtypes first: a REST request of one row must not pay a column access per feature
+        for c, dtype in X.dtypes.items():
+            if c not in wanted:
                 continue
-            s = X[c]
             if c in cats:
-                if OTHER in cats[c] and not isinstance(s.dtype, pd.CategoricalDtype):
-                    text = s.astype("string").str.strip()
-                    fixes[c] = text.where(text.isna() | text.isin(cats[c]), OTHER)
-            elif not pd.api.types.is_numeric_dtype(s.dtype):
-                text = s.astype("string").str.strip()
-                fixes[c] = text.where(text != "")
+                if OTHER in cats[c] and not isinstance(dtype, pd.CategoricalDtype):
+                    text = X[c].astype("string").str.strip()
+                    fixes[str(c)] = text.where(text.isna() | text.isin(cats[c]), OTHER)
+            elif not pd.api.types.is_numeric_dtype(dtype):
+                text = X[c].astype("string").str.strip()
+                fixes[str(c)] = text.where(text != "")
         return super().prepare(X.assign(**fixes) if fixes else X)
 
     def features(self, tables, as_of):  # type: ignore[override]
