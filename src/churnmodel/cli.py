@@ -72,6 +72,11 @@ def _config(args: argparse.Namespace) -> Config:
 def _load_tables(cfg: Config, for_training: bool = False):
     from churnmodel.data.io import load_tables
 
+    if cfg.data.snapshot:  # a customers table alone: only train, score, report and serve
+        from churnmodel.snapshot.commands import unsupported
+
+        raise unsupported()
+
     t0 = time.perf_counter()
     from churnmodel.data.io import join_warnings
     from churnmodel.features.base import check_builders
@@ -106,6 +111,10 @@ def cmd_data_synth(args: argparse.Namespace) -> None:
     from churnmodel.data.synthetic import generate, get_scenario, write_synthetic
 
     cfg = load_config(args.config)
+    if args.scenario == "snapshot":  # one row per customer with a churn flag (snapshot mode)
+        from churnmodel.snapshot.commands import synth
+
+        return synth(args, cfg)
     scenario = get_scenario(args.scenario)
     # the default data go where the config reads them; a scenario beside them, in its own folder
     out = Path(args.out) if args.out else (
@@ -150,6 +159,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     from churnmodel.serving import save_pyfunc
 
     cfg = _config(args)
+    if cfg.data.snapshot:  # a customers table with a churn flag, no purchase log
+        from churnmodel.snapshot import commands
+
+        return commands.train(args, cfg, _bars(args))
     if cfg.data.uses_default and not (cfg.data.dir / "transactions.parquet").exists():
         raise ChurnModelError(f"no data in {str(cfg.data.dir)!r}: run `churnmodel data synth` "
                               "first, or pass --config with your own [data.transactions].")
@@ -368,6 +381,10 @@ def cmd_score(args: argparse.Namespace) -> None:
     from churnmodel.scoring import call_list, check_output_path, score_customers, write_table
 
     cfg = _config(args)
+    if cfg.data.snapshot:
+        from churnmodel.snapshot import commands
+
+        return commands.score(args, cfg)
     out = check_output_path(args.out, args.overwrite)
     drift_out = _companion_output(out, "drift", "the feature drift table", args.overwrite)
     calls_out = (_companion_output(out, "call_list", "the call list", args.overwrite)
@@ -692,6 +709,10 @@ def cmd_report(args: argparse.Namespace) -> None:
     from churnmodel.report.render import money
 
     cfg = _config(args)
+    if cfg.data.snapshot:
+        from churnmodel.snapshot import commands
+
+        return commands.report(args, cfg)
     model_dir = Path(args.model or cfg.output.model_dir)
     out = Path(args.out) if args.out else Path(cfg.output.report_dir) / REPORT_FILE
     if out.suffix.lower() not in (".html", ".htm"):
@@ -856,7 +877,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--end", type=_parse_date, help="last day of the history (2025-12-31)")
     synth.add_argument("--out", help="output directory (default data/default, or data/SCENARIO)")
     synth.add_argument("--scenario", default="default",
-                       help="shape of the business: default, single-cohort, sparse, subscription")
+                       help="shape of the business: default, single-cohort, sparse, subscription, "
+                       "or snapshot (one row per customer with a Yes/No churn flag)")
     synth.set_defaults(func=cmd_data_synth)
 
     tr = sub.add_parser("train", help="train, compare with baselines, export the champion")

@@ -79,6 +79,11 @@ class DataConfig:
     synthetic: SynthConfig = field(default_factory=SynthConfig)
 
     @property
+    def snapshot(self) -> bool:
+        """True for snapshot mode: a customers table alone (with a ``churned`` flag to train)."""
+        return "customers" in self.tables and "transactions" not in self.tables
+
+    @property
     def uses_default(self) -> bool:
         """True when no table is configured: the embedded synthetic data in ``dir`` is used."""
         return not self.tables
@@ -645,10 +650,14 @@ def _config_from_dict(raw: dict[str, Any], base: Path) -> Config:
     for name in list(data_raw):
         if name in CONTRACTS:
             tables[name] = _table_source(name, data_raw.pop(name), base)
-    if tables and "transactions" not in tables:
+    # snapshot mode: one row per customer with a churn flag, no purchase log
+    snapshot = "transactions" not in tables and "customers" in tables and set(tables) == {"customers"}
+    if tables and "transactions" not in tables and not snapshot:
         raise ConfigError(
             "[data] configures tables but not [data.transactions]; transactions are the one "
-            "mandatory table. Add a [data.transactions] section with its path and columns."
+            "mandatory table. Add a [data.transactions] section with its path and columns "
+            "(or configure [data.customers] alone, with churned = \"<flag column>\", for "
+            "snapshot mode)."
         )
     data = _build(DataConfig, data_raw, "data", base)
     data = dataclasses.replace(data, tables=tables)

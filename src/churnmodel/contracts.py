@@ -56,7 +56,8 @@ TICKETS = TableContract(
 CUSTOMERS = TableContract(
     name="customers",
     required=("customer_id",),
-    optional=("signup_ts", "region", "channel", "loyalty_tier", "churned_ts", "value"),
+    # churned: a Yes/No flag for snapshot mode (a customers table without purchase logs)
+    optional=("signup_ts", "region", "channel", "loyalty_tier", "churned_ts", "value", "churned"),
     datetime_columns=("signup_ts", "churned_ts"),
     numeric_columns=("value",),
     text_columns=(),

@@ -15,8 +15,9 @@ the other way round: the probability, band and flag shown beside an explanation 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,8 @@ class Explanation:
     values: pd.DataFrame  # one column per feature, rows = customers (same index as data)
     base_value: np.ndarray  # expected raw score, per row
     data: pd.DataFrame  # the feature values explained
+    # the model's own sentences (snapshot mode: any column), else the catalogue's
+    sentence: Callable[[str, Any, Any], str] | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -47,7 +50,8 @@ def explain(model: ChurnModel, X: pd.DataFrame) -> Explanation | None:
     Xp = model.prepare(X)
     contrib = np.asarray(fn(Xp), dtype=float)
     values = pd.DataFrame(contrib[:, :-1], index=X.index, columns=model.feature_names)
-    return Explanation(values, contrib[:, -1], X[model.feature_names])
+    return Explanation(values, contrib[:, -1], X[model.feature_names],
+                       getattr(model, "sentence", None))
 
 
 def global_importance(expl: Explanation) -> pd.DataFrame:
@@ -103,7 +107,7 @@ def drivers(expl: Explanation, n: int = 3) -> pd.DataFrame:
                 out[pre + "feature"].append(f)
                 out[pre + "value"].append(None if _missing(v) else _text(v))
                 out[pre + "contribution"].append(float(top[i, k]))
-                out[pre + "sentence"].append(catalog.sentence(f, v, rec))
+                out[pre + "sentence"].append((expl.sentence or catalog.sentence)(f, v, rec))
             else:
                 for part in ("feature", "value", "sentence"):
                     out[pre + part].append(None)
