@@ -117,7 +117,8 @@ def write_snapshot(out, customers: int = 7043, seed: int = 42,
                         ("customers_to_score_truth.csv", truth)):
         frame.to_csv(out / name, index=False, lineterminator="\r\n")
         paths[name] = out / name
-    common = ('[output]\nmodel_dir = "model"\nreport_dir = "reports"\n'
+    # one project: the scoring config scores with the model the training config trained
+    common = ('[project]\nname = "snapshot"\n[output]\nmodel_dir = "model"\nreport_dir = "reports"\n'
               '[tracking]\nexperiment = "churnmodel-snapshot"\nmodel_name = "churnmodel-snapshot"\n')
     (out / "snapshot.toml").write_text(
         '# snapshot mode: one row per customer with a Yes/No churn flag, no purchase log\n'
