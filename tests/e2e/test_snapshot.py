@@ -77,8 +77,12 @@ def test_a_second_file_is_scored_with_drivers_in_sentences(project):
     assert r.returncode == 0, r.stderr
     assert "scored 400 customers (the 400 rows with a blank Churn)" in r.stdout
     s = pd.read_csv(d / "scores.csv", dtype={"customer_id": str})
-    assert list(s.columns) == ["customer_id", "churn_probability", "risk_band", "at_risk",
-                               *driver_columns(3)]
+    assert list(s.columns)[:6] == ["customer_id", "churn_probability", "risk_band", "state",
+                                   "at_risk", "action"]
+    assert set(driver_columns(3)) <= set(s.columns)
+    # no purchase log, no lapse: every customer is active, and at risk means retain now
+    assert (s["state"] == "active").all()
+    assert (s["at_risk"] == (s["action"] == "retain now")).all()
     assert len(s) == 400 and s["customer_id"].is_unique
     assert s["churn_probability"].between(0, 1).all()
     assert s["churn_probability"].is_monotonic_decreasing
