@@ -30,7 +30,7 @@ import pandas as pd
 from churnmodel.config import Config, ScoringConfig
 from churnmodel.data.tables import Tables, day_end
 from churnmodel.errors import ChurnModelError, DataError
-from churnmodel.explain import driver_columns, drivers
+from churnmodel.explain import driver_columns, drivers, empty_columns
 from churnmodel.explain import explain as explain_rows
 from churnmodel.files import atomic_write, remove_stale_temp_files
 from churnmodel.risk import risk_band, risk_frame
@@ -173,9 +173,7 @@ def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
             out = out.join(d)
     missing = [c for c in cols if c not in out.columns]
     if missing:  # one concat, not a column insert each: this runs per REST request
-        empty = pd.DataFrame({c: np.full(len(out), np.nan) if c.endswith("contribution")
-                              else pd.array([pd.NA] * len(out), dtype="string") for c in missing},
-                             index=out.index)
+        empty = empty_columns(missing, out.index)
         out = pd.concat([out, empty], axis=1)[[*out.columns, *missing]]
     return out
 

@@ -73,8 +73,8 @@ class ChurnPyfunc(PythonModel):
         except ChurnModelError as exc:  # a clear 400 instead of a stack trace
             raise MlflowException.invalid_parameter_value(str(exc)) from None
         out["risk_band"] = out["risk_band"].astype("string")
-        for c in out.columns:  # JSON has no NaN: empty contributions become null
-            if c.endswith("_contribution"):
+        for c in out.columns:  # JSON has no NaN: empty contributions and values become null
+            if c.endswith(("_contribution", "_value")):
                 out[c] = out[c].astype(object).where(out[c].notna(), None)
         if ids is not None:
             out.insert(0, "customer_id", ids.to_numpy())
