@@ -243,11 +243,27 @@ def _names(row: Row) -> tuple[str, ...]:
     return names if names is not None else tuple(row.keys())
 
 
-@functools.lru_cache(maxsize=1024)
+# (prefix, id(names)) -> (names, windows): rows of one batch share one names tuple, and
+# hashing a tuple of 50 names per sentence cost more than the sentence itself.
+_WINDOWS: dict[tuple[str, int], tuple[tuple[str, ...], tuple[tuple[int, str], ...]]] = {}
+
+
 def _window_names(prefix: str, names: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
     """The ``{prefix}_{w}d`` columns of a row, narrowest window first."""
+    hit = _WINDOWS.get((prefix, id(names)))
+    if hit is not None and hit[0] is names:
+        return hit[1]
     pat = re.compile(rf"{re.escape(prefix)}_(\d+)d")
-    return tuple(sorted((int(m.group(1)), n) for n in names if (m := pat.fullmatch(n))))
+    found = tuple(sorted((int(m.group(1)), n) for n in names if (m := pat.fullmatch(n))))
+    if len(_WINDOWS) > 256:
+        _WINDOWS.clear()
+    _WINDOWS[(prefix, id(names))] = (names, found)
+    return found
+
+
+def _same(v: Any, x: float) -> bool:
+    y = _num(v)
+    return y is not None and abs(y - x) < 1e-6
 
 
 def _block(prefix: str, f: str, x: float, row: Row, ever: str | None = None
@@ -259,26 +275,20 @@ def _block(prefix: str, f: str, x: float, row: Row, ever: str | None = None
     ``ever`` names a lifetime column that closes the block ("so far") when it is equal too.
     Windows are returned as text: ``"90"`` or ``"ever"``.
     """
-    wins = list(_window_names(prefix, _names(row)))
-    if not any(n == f for _, n in wins):
-        wins.append((int(re.sub(r"\D", "", f) or 0), f))
-        wins.sort()
-    same = [w for w, n in wins if (v := _get(row, n) if n != f else x) is not None
-            and abs(v - x) < 1e-6]
-    pos = [w for w, n in wins if n == f][0]
-    # keep the contiguous run around f's own window
-    ws = [w for w, _ in wins]
-    i = ws.index(pos)
-    lo = hi = i
-    while lo > 0 and ws[lo - 1] in same:
+    wins = _window_names(prefix, _names(row))
+    idx = next((k for k, (_, n) in enumerate(wins) if n == f), None)
+    if idx is None:  # the row does not hold the windows: the feature alone
+        own = re.sub(r"\D", "", f) or "0"
+        return own, own
+    lo = hi = idx
+    while lo > 0 and _same(row.get(wins[lo - 1][1]), x):
         lo -= 1
-    while hi < len(ws) - 1 and ws[hi + 1] in same:
+    while hi < len(wins) - 1 and _same(row.get(wins[hi + 1][1]), x):
         hi += 1
-    widest = str(ws[hi])
-    if ever is not None and hi == len(ws) - 1 and (e := _get(row, ever)) is not None \
-            and abs(e - x) < 1e-6:
+    widest = str(wins[hi][0])
+    if ever is not None and hi == len(wins) - 1 and _same(row.get(ever), x):
         widest = "ever"
-    return str(ws[lo]), widest
+    return str(wins[lo][0]), widest
 
 
 def _in(w: str) -> str:
