@@ -413,7 +413,7 @@ def _tenure(f: str, v: float, row: Row, direction: str) -> str:
 # --- satisfaction --------------------------------------------------------------------------
 
 def _mood(x: float) -> str:
-    return "dissatisfied" if x < 2.5 else "neutral" if x < 3.5 else "satisfied"
+    return "dissatisfied" if x <= 2.5 else "neutral" if x < 3.5 else "satisfied"
 
 
 def _csat_last(last: float, row: Row, gap: float | None = None) -> str:
