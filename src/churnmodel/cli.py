@@ -581,7 +581,8 @@ def cmd_explain(args: argparse.Namespace) -> None:
         flag = "at risk" if r0["at_risk"] else "not at risk"
         print(f"customer {cid} at {as_of.date()}: churn probability {r0['churn_probability']:.3f} "
               f"({r0['risk_band']}; {flag}, threshold p >= {threshold:.3f})")
-        for direction, title in (("up", "pushes risk up"), ("down", "holds risk down")):
+        for direction, title in (("up", "pushes risk up"), ("down", "holds risk down"),
+                                 ("lever", "what to act on")):
             part = rows[rows["direction"] == direction]
             if len(part):
                 print(f"  {title}:")

@@ -15,7 +15,7 @@ the other way round: the probability, band and flag shown beside an explanation 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,9 +66,24 @@ def global_importance(expl: Explanation) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
-def driver_columns(n: int) -> list[str]:
-    return [f"driver_{k}_{part}" for k in range(1, n + 1)
-            for part in ("feature", "value", "contribution", "sentence")]
+PARTS = ("feature", "value", "category", "contribution", "sentence")
+_STRING = pd.StringDtype()  # resolved once: pandas looks a dtype name up on every array
+
+
+def driver_columns(n: int, prefix: str = "driver") -> list[str]:
+    """``{prefix}_{k}_{feature,value,category,contribution,sentence}`` for k = 1..n."""
+    return [f"{prefix}_{k}_{part}" for k in range(1, n + 1) for part in PARTS]
+
+
+def lever_columns(n: int) -> list[str]:
+    return driver_columns(n, "lever")
+
+
+def empty_columns(columns: Sequence[str], index: pd.Index) -> pd.DataFrame:
+    """Empty driver / lever columns with their types (for rows nobody explained)."""
+    return pd.DataFrame({c: np.full(len(index), np.nan) if c.endswith(("_contribution", "_value"))
+                         else pd.array([pd.NA] * len(index), dtype=_STRING) for c in columns},
+                        index=index)
 
 
 # What a customer's explanation says when no feature moves their risk at all.
@@ -76,60 +91,169 @@ NO_DRIVER = ("No feature moves this customer's risk: the model gives every custo
              "same probability (it learnt nothing from these data).")
 
 
-def drivers(expl: Explanation, n: int = 3) -> pd.DataFrame:
-    """The top ``n`` features pushing each customer's risk *up*, with a plain sentence.
+class _Columns(dict[str, np.ndarray]):
+    """The explained data's columns as arrays, each converted when first read.
 
-    Returns one row per explained customer (same index) and the columns
-    ``driver_{k}_feature, driver_{k}_value, driver_{k}_contribution, driver_{k}_sentence``
-    for k = 1..n. A customer with fewer than n positive contributions has the rest empty.
-    Values are rendered as text so numbers and categories share one column.
+    Categorical (and text) columns become object arrays of their levels, the others float
+    arrays with NaN for missing: a REST request of one row reads only the few columns its
+    sentences need, a batch converts each column once.
     """
-    vals = expl.values.to_numpy()
-    names = np.asarray(expl.feature_names, dtype=object)
-    n_eff = min(n, vals.shape[1])
-    order = np.argsort(-vals, axis=1, kind="stable")[:, :n_eff]
-    top = np.take_along_axis(vals, order, axis=1)
+
+    def __init__(self, data: pd.DataFrame) -> None:
+        super().__init__()
+        self.data = data
+        self.names = tuple(str(c) for c in data.columns)
+        self.known = frozenset(self.names)
+        self.cats = {str(c) for c, t in data.dtypes.items()
+                     if isinstance(t, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(t)}
+
+    def __missing__(self, key: str) -> np.ndarray:
+        s = self.data[key]
+        arr = (s.astype(object).to_numpy() if key in self.cats
+               else s.to_numpy(dtype=float, na_value=np.nan))
+        self[key] = arr
+        return arr
+
+
+class _Row(Mapping[str, object]):
+    """One customer's feature values, read from column arrays (no dict per row)."""
+
+    __slots__ = ("_cols", "_i", "names")
+
+    def __init__(self, cols: _Columns, i: int) -> None:
+        self._cols, self.names, self._i = cols, cols.names, i
+
+    def __getitem__(self, key: str) -> object:
+        if key not in self._cols.known:
+            raise KeyError(key)
+        return self._cols[key][self._i]
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        return self._cols[key][self._i] if key in self._cols.known else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+Pick = tuple[int, str, str]  # (feature position, fact, sentence)
+Phrase = Callable[[str, object, "_Row"], "tuple[str, str] | None"]
+
+
+def _pick(row: _Row, order: Iterable[int], names: Sequence[str], n: int, phrase: Phrase,
+          seen: set[str] | None = None) -> list[Pick]:
+    """The first ``n`` of ``order`` stating distinct facts (and distinct sentences)."""
+    picks: list[Pick] = []
+    keys = set(seen or ())
+    texts: set[str] = set()
+    for j in order:
+        f = names[j]
+        said = phrase(f, row.get(f), row)
+        if said is None or said[0] in keys or said[1] in texts:
+            continue
+        keys.add(said[0])
+        texts.add(said[1])
+        picks.append((int(j), said[0], said[1]))
+        if len(picks) == n:
+            break
+    return picks
+
+
+def _up(f: str, v: object, row: _Row) -> tuple[str, str]:
+    return catalog.fact_and_sentence(f, v, row, "up")
+
+
+def _down(f: str, v: object, row: _Row) -> tuple[str, str]:
+    return catalog.fact_and_sentence(f, v, row, "down")
+
+
+def _reasons(expl: Explanation, n: int, prefix: str, eligible: np.ndarray, phrase: Phrase,
+             say_flat: bool) -> pd.DataFrame:
+    """The top ``n`` positive contributions among ``eligible`` features, one per fact."""
+    vals = expl.values.to_numpy(dtype=float)
+    names = [str(c) for c in expl.feature_names]
     data = expl.data
-    records = data.to_dict("records")
-    out: dict[str, list] = {c: [] for c in driver_columns(n)}
-    for i, rec in enumerate(records):
-        flat = not (vals[i] != 0).any()
-        for k in range(n):
-            pre = f"driver_{k + 1}_"
-            if flat and k == 0:  # nothing to name, but never silence for a flagged customer
-                for part in ("feature", "value"):
-                    out[pre + part].append(None)
-                out[pre + "contribution"].append(0.0)
-                out[pre + "sentence"].append(NO_DRIVER)
-            elif k < n_eff and top[i, k] > 0:
-                f = names[order[i, k]]
-                v = rec[f]
-                out[pre + "feature"].append(f)
-                out[pre + "value"].append(None if _missing(v) else _text(v))
-                out[pre + "contribution"].append(float(top[i, k]))
-                out[pre + "sentence"].append((expl.sentence or catalog.sentence)(f, v, rec))
+    cols = _Columns(data)
+    cats = cols.cats
+    rows = len(data)
+    masked = np.where(eligible[None, :] & (vals > 0), vals, 0.0)
+    n_pos = (masked > 0).sum(axis=1)
+    order = np.argsort(-masked, axis=1, kind="stable")
+    flat = ~(vals != 0).any(axis=1) if say_flat else np.zeros(rows, dtype=bool)
+    feat = np.full((rows, n), None, dtype=object)
+    value = np.full((rows, n), np.nan)
+    cat = np.full((rows, n), None, dtype=object)
+    contrib = np.full((rows, n), np.nan)
+    text = np.full((rows, n), None, dtype=object)
+    for i in range(rows):
+        if flat[i]:  # nothing to name, but never silence for a flagged customer
+            contrib[i, 0], text[i, 0] = 0.0, NO_DRIVER
+            continue
+        if not n_pos[i]:
+            continue
+        row = _Row(cols, i)
+        for k, (j, _, said) in enumerate(_pick(row, order[i, :n_pos[i]], names, n, phrase)):
+            f = names[j]
+            v = cols[f][i]
+            feat[i, k], contrib[i, k], text[i, k] = f, vals[i, j], said
+            if f in cats:
+                cat[i, k] = None if _missing(v) else str(v)
             else:
-                for part in ("feature", "value", "sentence"):
-                    out[pre + part].append(None)
-                out[pre + "contribution"].append(np.nan)
-    frame = pd.DataFrame(out, index=data.index)
-    for c in frame.columns:
-        if not c.endswith("contribution"):
-            frame[c] = frame[c].astype("string")
-    return frame
+                value[i, k] = v
+    out: dict[str, object] = {}
+    for k in range(n):
+        pre = f"{prefix}_{k + 1}_"
+        out[pre + "feature"] = pd.array(feat[:, k], dtype=_STRING)
+        out[pre + "value"] = value[:, k]
+        out[pre + "category"] = pd.array(cat[:, k], dtype=_STRING)
+        out[pre + "contribution"] = contrib[:, k]
+        out[pre + "sentence"] = pd.array(text[:, k], dtype=_STRING)
+    return pd.DataFrame(out, index=data.index)
 
 
-def _missing(v: object) -> bool:
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
+def drivers(expl: Explanation, n: int = 3) -> pd.DataFrame:
+    """The top ``n`` reasons pushing each customer's risk *up*, one per fact, in sentences.
+
+    Returns one row per explained customer (same index) and, for k = 1..n, the columns
+    ``driver_{k}_feature`` (string), ``driver_{k}_value`` (float: the feature's value, NaN
+    when missing or categorical), ``driver_{k}_category`` (string: a categorical feature's
+    level, else empty), ``driver_{k}_contribution`` (SHAP, log-odds) and
+    ``driver_{k}_sentence``. Reasons are the largest positive contributions of any kind;
+    when two state the same fact (``n_90d`` and ``n_180d`` both 1, every CSAT column of a
+    customer who never answered) the stronger one is kept and the next reason added, so no
+    customer reads a fact, or a sentence, twice. A customer with fewer positive
+    contributions has the rest empty.
+    """
+    eligible = np.ones(len(expl.feature_names), dtype=bool)
+    own = expl.sentence
+    if own is not None:  # the model phrases its own columns (snapshot mode): one fact each
+        def phrase(f: str, v: object, row: _Row) -> tuple[str, str]:
+            return f, own(f, v, row)
+
+        return _reasons(expl, n, "driver", eligible, phrase, say_flat=True)
+    return _reasons(expl, n, "driver", eligible, _up, say_flat=True)
 
 
-def _text(v: object) -> str:
-    if isinstance(v, float | np.floating):
-        return f"{float(v):g}"
-    return str(v)
+def levers(expl: Explanation, n: int = 3) -> pd.DataFrame:
+    """The top ``n`` *levers* raising each customer's risk: what a business can act on.
+
+    Levers are the largest positive contributions among features of ``kind == "lever"``
+    (satisfaction, service, complaints, refunds, price and value, engagement; see
+    :mod:`churnmodel.features.catalog`) whose value is something to act on (a complaint,
+    a low CSAT, an open ticket; not a missing answer or a zero count), one per fact,
+    phrased with what to do ("Has 1 support ticket still open after 9 days — resolve
+    it"). Columns as :func:`drivers` with the prefix ``lever_``; empty when no lever pushes
+    the customer's risk up.
+    """
+    names = [str(c) for c in expl.feature_names]
+    eligible = np.array([catalog.kind(f) == "lever" for f in names], dtype=bool)
+    return _reasons(expl, n, "lever", eligible, _lever, say_flat=False)
+
+
+def _lever(f: str, v: object, row: _Row) -> tuple[str, str] | None:
+    return catalog.lever_sentence(f, v, row)
 
 
 def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str,
@@ -137,10 +261,13 @@ def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | s
     """Why these customers have the risk they have at ``as_of``, in both directions.
 
     Unlike batch scoring, which explains only the customers at risk, this explains any
-    active customer: the ``n`` features pushing the risk up most and the ``n`` holding it
-    down most. One row per customer and factor: ``customer_id, churn_probability,
-    risk_band, at_risk, direction`` (``up`` / ``down``), ``rank, feature, value,
-    contribution`` (SHAP, log-odds) and ``sentence``. Ids may be given as text (from the
+    active customer: the ``n`` facts pushing the risk up most, the ``n`` holding it down
+    most (a fact said once: see :func:`drivers`) and the ``n`` strongest levers (see
+    :func:`levers`). One row per customer and factor: ``customer_id, churn_probability,
+    risk_band, at_risk, direction`` (``up`` / ``down`` / ``lever``), ``rank, feature,
+    value`` (float; NaN when missing or categorical), ``category`` (a categorical
+    feature's level), ``contribution`` (SHAP, log-odds) and ``sentence``, worded for its
+    direction. Ids may be given as text (from the
     command line); a customer not active at ``as_of`` is an error naming them.
     """
     from churnmodel.features import build_features
@@ -164,43 +291,52 @@ def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | s
                               "contributions: nothing to explain per customer.")
     # probability, band and at-risk flag exactly as batch scoring and REST give them
     scored = risk_frame(model, X)
-    records = expl.data.to_dict("records")
-    names = np.asarray(expl.feature_names, dtype=object)
+    cols = _Columns(expl.data)
+    cats = cols.cats
+    names = [str(c) for c in expl.feature_names]
+    is_lever = np.array([catalog.kind(f) == "lever" for f in names], dtype=bool)
+    allv = expl.values.to_numpy(dtype=float)
     rows = []
     for i, cid in enumerate(X.index):
-        vals = expl.values.iloc[i].to_numpy()
+        head = {"customer_id": cid, "churn_probability": float(scored["churn_probability"].iloc[i]),
+                "risk_band": str(scored["risk_band"].iloc[i]),
+                "at_risk": bool(scored["at_risk"].iloc[i])}
+        vals = allv[i]
         if not (vals != 0).any():  # a model without splits: say so rather than print nothing
-            rows.append({"customer_id": cid,
-                         "churn_probability": float(scored["churn_probability"].iloc[i]),
-                         "risk_band": str(scored["risk_band"].iloc[i]),
-                         "at_risk": bool(scored["at_risk"].iloc[i]),
-                         "direction": "none", "rank": 0, "feature": None, "value": None,
-                         "contribution": 0.0, "sentence": NO_DRIVER})
+            rows.append({**head, "direction": "none", "rank": 0, "feature": None,
+                         "value": np.nan, "category": None, "contribution": 0.0,
+                         "sentence": NO_DRIVER})
             continue
+        row = _Row(cols, i)
         order = np.argsort(-vals, kind="stable")
-        for direction, picks in (("up", [j for j in order if vals[j] > 0][:n]),
-                                 ("down", [j for j in order[::-1] if vals[j] < 0][:n])):
-            for rank, j in enumerate(picks, start=1):
-                f, v = names[j], records[i][names[j]]
-                rows.append({"customer_id": cid,
-                             "churn_probability": float(scored["churn_probability"].iloc[i]),
-                             "risk_band": str(scored["risk_band"].iloc[i]),
-                             "at_risk": bool(scored["at_risk"].iloc[i]),
-                             "direction": direction, "rank": rank, "feature": f,
-                             "value": None if _missing(v) else _text(v),
-                             "contribution": float(vals[j]),
-                             "sentence": _for_direction(catalog.sentence(f, v, records[i]),
-                                                        direction)})
-    return pd.DataFrame(rows, columns=["customer_id", "churn_probability", "risk_band", "at_risk",
-                                       "direction", "rank", "feature", "value", "contribution",
-                                       "sentence"])
+        ups = [j for j in order if vals[j] > 0]
+        up = _pick(row, ups, names, n, _up)
+        # a fact raising the risk is not also said holding it down
+        down = _pick(row, [j for j in order[::-1] if vals[j] < 0], names, n, _down,
+                     seen={key for _, key, _ in up})
+        lever = _pick(row, [j for j in ups if is_lever[j]], names, n, _lever)
+        for direction, picks in (("up", up), ("down", down), ("lever", lever)):
+            for rank, (j, _, said) in enumerate(picks, start=1):
+                f = names[j]
+                v = cols[f][i]
+                rows.append({**head, "direction": direction, "rank": rank, "feature": f,
+                             "value": np.nan if f in cats or _missing(v) else float(v),
+                             "category": None if f not in cats or _missing(v) else str(v),
+                             "contribution": float(vals[j]), "sentence": said})
+    frame = pd.DataFrame(rows, columns=EXPLAIN_COLUMNS)
+    return frame.astype({"feature": "string", "value": "float64", "category": "string",
+                         "sentence": "string"})
 
 
-def _for_direction(sentence: str, direction: str) -> str:
-    """Sentences describe values ("Only 2 purchases ..."); holding risk down, 'only' misleads."""
-    if direction == "down" and sentence.startswith("Only "):
-        return sentence[5].upper() + sentence[6:]
-    return sentence
+EXPLAIN_COLUMNS = ["customer_id", "churn_probability", "risk_band", "at_risk", "direction", "rank",
+                   "feature", "value", "category", "contribution", "sentence"]
+
+
+def _missing(v: object) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
 
 
 def as_ids(given: Sequence[object], population: pd.Index) -> list[object]:

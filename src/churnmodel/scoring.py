@@ -30,7 +30,7 @@ import pandas as pd
 from churnmodel.config import Config, ScoringConfig
 from churnmodel.data.tables import Tables, day_end
 from churnmodel.errors import ChurnModelError, DataError
-from churnmodel.explain import driver_columns, drivers
+from churnmodel.explain import driver_columns, drivers, empty_columns, lever_columns, levers
 from churnmodel.explain import explain as explain_rows
 from churnmodel.files import atomic_write, remove_stale_temp_files
 from churnmodel.risk import risk_band, risk_frame
@@ -208,24 +208,26 @@ def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
     every path that scores (batch, pyfunc, REST) gives the same customers the same state
     and action (:mod:`churnmodel.decisions`). ``value`` (aligned with ``X``) is what each
     customer is worth; it decides between win back and let go, nurture and monitor.
-    Drivers are filled for the customers a campaign contacts: at risk, or to win back.
+    Drivers (the strongest reasons) and levers (the strongest reasons a business can act
+    on, :func:`churnmodel.explain.levers`) are filled for the customers a campaign
+    contacts: at risk, or to win back.
     """
     sc = model.info.get("scoring", {})
     n = sc.get("n_drivers", 3) if n_drivers is None else n_drivers
     out = risk_frame(model, X, value)
-    cols = driver_columns(n)
+    cols = driver_columns(n) + lever_columns(n)
     if explain and n > 0:
         contact = (out["at_risk"] | (out["action"] == "win back")).to_numpy()
         flagged = X[contact]
         expl = explain_rows(model, flagged) if len(flagged) else None
         if expl is not None:
-            d = drivers(expl, n)
-            out = out.join(d)
+            parts = [drivers(expl, n)]
+            if expl.sentence is None:  # levers come from the catalogue's kinds
+                parts.append(levers(expl, n))
+            out = out.join(pd.concat(parts, axis=1))
     missing = [c for c in cols if c not in out.columns]
     if missing:  # one concat, not a column insert each: this runs per REST request
-        empty = pd.DataFrame({c: np.full(len(out), np.nan) if c.endswith("contribution")
-                              else pd.array([pd.NA] * len(out), dtype="string") for c in missing},
-                             index=out.index)
+        empty = empty_columns(missing, out.index)
         out = pd.concat([out, empty], axis=1)[[*out.columns, *missing]]
     return out
 

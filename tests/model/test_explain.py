@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from churnmodel.data.io import load_default_tables
-from churnmodel.explain import driver_columns, drivers, explain, global_importance
+from churnmodel.explain import driver_columns, drivers, explain, global_importance, lever_columns, levers
 from churnmodel.features import catalog
 from churnmodel.modeling.candidates import LogisticRFMCandidate
 
@@ -64,23 +64,58 @@ def test_global_importance_ranks_and_sums_to_one(scored):
     assert set(imp["feature"]) == set(model.feature_names)
 
 
-def test_drivers_are_the_largest_positive_contributions_with_sentences(scored):
+def test_drivers_are_the_largest_positive_contributions_one_per_fact(scored):
     model, X = scored
     expl = explain(model, X)
     d = drivers(expl, 3)
     assert list(d.columns) == driver_columns(3)
     assert d.index.equals(X.index)
     vals = expl.values
-    for cid in X.index[:50]:
+    records = X.to_dict("index")
+    for cid in X.index[:80]:
         row = vals.loc[cid]
-        expected = row[row > 0].sort_values(ascending=False, kind="stable").head(3)
-        got = d.loc[cid, ["driver_1_feature", "driver_2_feature", "driver_3_feature"]].dropna()
-        assert list(got) == list(expected.index)
+        ranked = row[row > 0].sort_values(ascending=False, kind="stable")
+        got = d.loc[cid, ["driver_1_feature", "driver_2_feature", "driver_3_feature"]].dropna().tolist()
+        facts = [catalog.fact(f, records[cid][f], records[cid]) for f in got]
+        assert len(set(facts)) == len(facts)
+        # every stronger feature left out states a fact already said
+        said: set[str] = set()
+        for f in ranked.index:
+            if len(said) == len(got):
+                break
+            key = catalog.fact(f, records[cid][f], records[cid])
+            if f in got:
+                said.add(key)
+            else:
+                assert key in said or catalog.sentence(f, records[cid][f], records[cid]) in \
+                    set(d.loc[cid, ["driver_1_sentence", "driver_2_sentence", "driver_3_sentence"]])
         c = d.loc[cid, ["driver_1_contribution", "driver_2_contribution", "driver_3_contribution"]]
-        assert np.all(np.diff(c.dropna().to_numpy()) <= 0)
+        assert np.all(np.diff(c.dropna().to_numpy()) <= 0) and np.all(c.dropna() > 0)
         for k in range(1, len(got) + 1):
             s = d.loc[cid, f"driver_{k}_sentence"]
             assert isinstance(s, str) and len(s) > 5 and "_" not in s
+            f = got[k - 1]
+            if f in model.categories:
+                assert pd.isna(d.loc[cid, f"driver_{k}_value"])
+            else:
+                v = records[cid][f]
+                assert (pd.isna(v) and pd.isna(d.loc[cid, f"driver_{k}_value"])) or \
+                    d.loc[cid, f"driver_{k}_value"] == v
+    assert d["driver_1_value"].dtype == np.float64
+
+
+def test_levers_are_actionable_features_raising_risk(scored):
+    model, X = scored
+    expl = explain(model, X)
+    lv = levers(expl, 3)
+    assert list(lv.columns) == lever_columns(3)
+    feats = pd.concat([lv[f"lever_{k}_feature"] for k in (1, 2, 3)]).dropna()
+    assert len(feats) > 0 and {catalog.kind(f) for f in feats} == {"lever"}
+    contrib = pd.concat([lv[f"lever_{k}_contribution"] for k in (1, 2, 3)]).dropna()
+    assert (contrib > 0).all()
+    assert lv["lever_1_sentence"].dropna().str.contains(" — ").all()
+    # the symptom that led 1,216 of 1,460 lists is a state, never a lever
+    assert "days_since_feedback" not in set(feats)
 
 
 def test_a_customer_with_no_positive_contribution_gets_empty_drivers():
@@ -91,37 +126,10 @@ def test_a_customer_with_no_positive_contribution_gets_empty_drivers():
     d = drivers(Explanation(values, np.zeros(2), data), 3)
     assert d.loc[7].drop([c for c in d.columns if "contribution" in c]).isna().all()
     assert list(d.loc[8, ["driver_1_feature", "driver_2_feature"]]) == ["frequency", "recency_days"]
-    assert d.loc[8, "driver_1_sentence"] == "Only 1 purchase day ever"
-    assert d.loc[8, "driver_2_sentence"] == "No purchase for 200 days"
+    assert d.loc[8, "driver_1_sentence"] == "Has made only 1 purchase so far"
+    assert d.loc[8, "driver_2_sentence"] == "Has not bought for 200 days"
+    assert d.loc[8, "driver_1_value"] == 1.0
     assert pd.isna(d.loc[8, "driver_3_feature"])
-
-
-@pytest.mark.parametrize("feature, value, row, expected", [
-    ("recency_days", 94, {"gap_mean_days": 30.0},
-     "No purchase for 94 days — 3.1× this customer's usual gap of 30 days"),
-    ("recency_days", 12, {}, "No purchase for 12 days"),
-    ("csat_last", 2, {"csat_mean": 4.2}, "Last CSAT 2/5, down from an average of 4.2"),
-    ("csat_last", 4, {"csat_mean": 4.0}, "Last CSAT 4/5"),
-    ("csat_trend_90d", -1.25, {}, "CSAT in the last 90 days down 1.2 points vs before"),
-    ("nps_last", 3, {}, "Last NPS answer 3/10 (a detractor)"),
-    ("nps_last", np.nan, {}, "No NPS answer on record"),
-    ("overdue_ratio", 2.5, {"gap_mean_days": 20.0},
-     "Next purchase overdue: 2.5× the usual gap of 20 days has passed"),
-    ("gap_mean_days", None, {}, "Only one purchase so far: no purchase rhythm yet"),
-    ("trend_90d", 0.25, {}, "Buying less: 75% fewer purchases in the last 90 days than before"),
-    ("n_90d", 1, {}, "Only 1 purchase in the last 90 days"),
-    ("n_365d", 0, {}, "No purchases in the last 365 days"),
-    ("complaints_90d", 3, {}, "3 complaints in the last 90 days"),
-    ("resolution_hours_max_365d", 130.4, {}, "A ticket took 130 hours to resolve in the last year"),
-    ("slow_tickets_365d", 1, {}, "1 ticket took over 72 hours to resolve in the last year"),
-    ("open_tickets", 1, {"open_ticket_age_days": 9.0}, "1 ticket still open, the oldest for 9 days"),
-    ("days_since_ticket", np.nan, {}, "No support ticket on record"),
-    ("tenure_days", 40, {}, "Customer for 40 days (a new customer)"),
-    ("loyalty_tier", "bronze", {}, "Loyalty tier: bronze"),
-    ("some_new_feature", 2.5, {}, "Some new feature: 2.5"),
-])
-def test_sentences_for_known_inputs(feature, value, row, expected):
-    assert catalog.sentence(feature, value, row) == expected
 
 
 def test_every_feature_of_the_default_builders_has_a_definition(scored):
@@ -149,6 +157,8 @@ def test_explaining_chosen_customers_agrees_with_batch_scoring(default_training,
             scores.loc[cid, "churn_probability"], abs=1e-12)
         assert bool(rows["at_risk"].iloc[0]) == bool(scores.loc[cid, "at_risk"])
         up, down = rows[rows["direction"] == "up"], rows[rows["direction"] == "down"]
+        lever = rows[rows["direction"] == "lever"]
+        assert (lever["contribution"] > 0).all() and lever["contribution"].is_monotonic_decreasing
         assert (up["contribution"] > 0).all() and up["contribution"].is_monotonic_decreasing
         assert (down["contribution"] < 0).all() and down["contribution"].is_monotonic_increasing
         assert rows["sentence"].str.len().gt(0).all()
@@ -171,10 +181,23 @@ def test_explaining_a_customer_who_is_not_active_or_not_an_id_says_which(default
         explain_customers(model, tables, "2025-12-31", ["abc"])
 
 
-def test_a_factor_holding_risk_down_is_not_worded_as_a_shortfall():
-    from churnmodel.explain import _for_direction
+def test_factors_holding_risk_down_are_worded_for_their_direction(default_training,
+                                                                   default_data_dir):
+    from churnmodel.explain import explain_customers
+    from churnmodel.scoring import score_customers
 
-    assert _for_direction("Only 2 purchases in the last 90 days", "down") == \
-        "2 purchases in the last 90 days"
-    assert _for_direction("Only 2 purchases in the last 90 days", "up") == \
-        "Only 2 purchases in the last 90 days"
+    model = default_training.model
+    tables = load_default_tables(default_data_dir)
+    scores = score_customers(model, tables, "2025-12-31", explain=False)
+    ids = scores["customer_id"].iloc[::400].astype(str).tolist()
+    frame = explain_customers(model, tables, "2025-12-31", ids, n=3)
+    down = frame[frame["direction"] == "down"]
+    assert len(down) > 0
+    shortfall = r"(?:made|Buys|from) only|Has not answered a survey|Has not bought"
+    assert not down["sentence"].str.contains(shortfall, regex=True).any()
+    for _, rows in frame.groupby("customer_id"):
+        said = rows[rows["direction"].isin(["up", "down"])]["sentence"]
+        assert not said.duplicated().any()
+    lev = frame[frame["direction"] == "lever"]
+    assert {catalog.kind(f) for f in lev["feature"]} <= {"lever"}
+    assert frame["value"].dtype == np.float64

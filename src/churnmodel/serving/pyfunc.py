@@ -82,8 +82,8 @@ class ChurnPyfunc(PythonModel):
             raise MlflowException.invalid_parameter_value(str(exc)) from None
         for c in ("risk_band", "state", "action"):
             out[c] = out[c].astype("string")
-        for c in out.columns:  # JSON has no NaN: empty contributions become null
-            if c.endswith("_contribution"):
+        for c in out.columns:  # JSON has no NaN: empty contributions and values become null
+            if c.endswith(("_contribution", "_value")):
                 out[c] = out[c].astype(object).where(out[c].notna(), None)
         if ids is not None:
             out.insert(0, "customer_id", ids.to_numpy())
