@@ -662,8 +662,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from mlflow.pyfunc import scoring_server
 
     _, env = scoring_server.get_cmd(local, args.port, args.host, None, args.workers)
+    # Nagle off on every connection (see serving/protocol.py): 40 ms per answer otherwise
     cmd = [sys.executable, "-m", "uvicorn", "--host", args.host, "--port", str(args.port),
-           "--workers", str(args.workers), "churnmodel.serving.app:app"]
+           "--workers", str(args.workers), "--http",
+           "churnmodel.serving.protocol:NoDelayH11Protocol", "churnmodel.serving.app:app"]
     print(f"serving {model} (tracking {uri}) on http://{args.host}:{args.port}/invocations; "
           "Ctrl-C stops")
     env = dict(env, MLFLOW_TRACKING_URI=uri)
