@@ -37,7 +37,7 @@ def risk_frame(model: ChurnModel, X: pd.DataFrame) -> pd.DataFrame:
     """``churn_probability, risk_band, at_risk`` per row of ``X`` (same index), as trained."""
     sc = model.info.get("scoring", {})
     p = model.predict_proba(X)
-    out = pd.DataFrame({"churn_probability": p}, index=X.index)
-    out["risk_band"] = risk_band(p, sc.get("risk_bands", DEFAULT_BANDS))
-    out["at_risk"] = p >= sc.get("threshold", DEFAULT_THRESHOLD)
-    return out
+    # one constructor, not a column insert each: this runs per REST request
+    return pd.DataFrame({"churn_probability": p,
+                         "risk_band": risk_band(p, sc.get("risk_bands", DEFAULT_BANDS)),
+                         "at_risk": p >= sc.get("threshold", DEFAULT_THRESHOLD)}, index=X.index)

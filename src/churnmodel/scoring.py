@@ -165,18 +165,18 @@ def score_frame(model: ChurnModel, X: pd.DataFrame, explain: bool = True,
     n = sc.get("n_drivers", 3) if n_drivers is None else n_drivers
     out = risk_frame(model, X)
     cols = driver_columns(n)
-    if explain and n > 0:
-        flagged = X[out["at_risk"].to_numpy()]
-        expl = explain_rows(model, flagged) if len(flagged) else None
+    flagged = out["at_risk"].to_numpy()
+    if explain and n > 0 and flagged.any():
+        expl = explain_rows(model, X[flagged])
         if expl is not None:
             d = drivers(expl, n)
             out = out.join(d)
     missing = [c for c in cols if c not in out.columns]
-    if missing:  # one concat, not a column insert each: this runs per REST request
-        empty = pd.DataFrame({c: np.full(len(out), np.nan) if c.endswith("contribution")
-                              else pd.array([pd.NA] * len(out), dtype="string") for c in missing},
-                             index=out.index)
-        out = pd.concat([out, empty], axis=1)[[*out.columns, *missing]]
+    if missing:  # one constructor, not a column insert each: this runs per REST request
+        none = pd.array([pd.NA] * len(out), dtype="string")
+        out = pd.DataFrame({**{c: out[c] for c in out.columns},
+                            **{c: np.full(len(out), np.nan) if c.endswith("contribution")
+                               else none for c in missing}}, index=out.index)
     return out
 
 

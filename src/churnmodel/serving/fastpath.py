@@ -73,8 +73,10 @@ def _long(values: Sequence[Any]) -> np.ndarray | None:
 
 
 def _string(values: Sequence[Any]) -> pd.Series | None:
-    if not all(type(v) is str or v is None for v in values) or all(v is None for v in values):
+    if not all(type(v) is str or v is None for v in values):
         return None
+    if all(v is None for v in values):  # pandas keeps an all-null column as objects
+        return pd.Series(list(values), dtype=object)
     return pd.Series(list(values), dtype="str")
 
 

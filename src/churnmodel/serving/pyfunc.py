@@ -16,6 +16,7 @@ from typing import Any
 
 import joblib
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
@@ -72,13 +73,16 @@ class ChurnPyfunc(PythonModel):
             out = score_frame(self.model, X.reset_index(drop=True))
         except ChurnModelError as exc:  # a clear 400 instead of a stack trace
             raise MlflowException.invalid_parameter_value(str(exc)) from None
-        out["risk_band"] = out["risk_band"].astype("string")
-        for c in out.columns:  # JSON has no NaN: empty contributions become null
-            if c.endswith("_contribution"):
-                out[c] = out[c].astype(object).where(out[c].notna(), None)
-        if ids is not None:
-            out.insert(0, "customer_id", ids.to_numpy())
-        return out
+        # the answer built in one constructor, not a column insert each (per REST request)
+        columns: dict[str, Any] = {} if ids is None else {"customer_id": ids.to_numpy()}
+        for c in out.columns:
+            columns[c] = out[c]
+            if c.endswith("_contribution"):  # JSON has no NaN: empty contributions become null
+                v = out[c].to_numpy(dtype="float64")
+                columns[c] = v.astype(object)
+                columns[c][np.isnan(v)] = None
+        columns["risk_band"] = out["risk_band"].astype("string")
+        return pd.DataFrame(columns, index=out.index)
 
 
 def _examples(model: ChurnModel, X: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
