@@ -15,16 +15,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import numpy as np
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from churnmodel.serving.asgi import TOO_BIG, ASGIApp, Receive, Scope, Send, read_body, replaying
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
@@ -69,7 +64,7 @@ class RequestGuard:
         body = await read_body(receive, self.max_bytes)
         if body is None:  # the client went away
             return
-        if body is _TOO_BIG:
+        if body is TOO_BIG:
             await _reply(send, 413, f"request body exceeds the limit of {self.max_bytes:,} "
                          "bytes (CHURNMODEL_MAX_REQUEST_BYTES); send smaller batches")
             return
@@ -80,40 +75,6 @@ class RequestGuard:
             return
         await self.app(scope, replaying(body, receive), send)
 
-
-_TOO_BIG = b"<too big>"
-
-
-async def read_body(receive: Receive, max_bytes: int | None = None) -> bytes | None:
-    """The whole request body; ``None`` if the client disconnected, ``_TOO_BIG`` past
-    ``max_bytes`` (the rest is not read)."""
-    chunks: list[bytes] = []
-    size, more = 0, True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if max_bytes is not None and size > max_bytes:
-            return _TOO_BIG
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def replaying(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that gives ``body`` once (already read), then the connection's own."""
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _reply(send: Send, status: int, message: str) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnmodel.serving.app import ASGIApp, Receive, Scope, Send, read_body, replaying
+from churnmodel.serving.asgi import ASGIApp, Receive, Scope, Send, read_body, replaying
 
 _JSON_TYPES = {"application/json", "application/json; charset=utf-8"}
 _EXACT_INT = 2**53  # beyond it an integer is not one exact double: leave it to MLflow
@@ -72,15 +72,13 @@ def _long(values: Sequence[Any]) -> np.ndarray | None:
     return np.array(values, dtype=np.int64)
 
 
-def _string(values: Sequence[Any]) -> pd.Series | None:
-    if not all(type(v) is str or v is None for v in values):
-        return None
+def _string(values: Sequence[Any]) -> pd.Series:
     if all(v is None for v in values):  # pandas keeps an all-null column as objects
         return pd.Series(list(values), dtype=object)
     return pd.Series(list(values), dtype="str")
 
 
-_CONVERT = {"double": _double, "long": _long, "string": _string}
+_CONVERT = {"double": _double, "long": _long}
 
 
 def columns_of(doc: Any) -> tuple[list[Any], list[Sequence[Any]]] | None:
@@ -109,9 +107,10 @@ def columns_of(doc: Any) -> tuple[list[Any], list[Sequence[Any]]] | None:
     return None
 
 
-def frame_from_json(body: bytes, spec: InputSpec) -> pd.DataFrame | None:
-    """The frame MLflow's parsing and signature enforcement make of ``body``, or ``None``
-    when the body is anything but the plain case (MLflow then handles it)."""
+def columns_from_json(body: bytes, spec: InputSpec) -> dict[str, Any] | None:
+    """The columns MLflow's parsing and signature enforcement make of ``body`` (in the
+    signature's order), or ``None`` when the body is anything but the plain case (MLflow
+    then handles it). Text columns stay the request's values (``str`` or ``None``)."""
     try:
         doc = json.loads(body)
     except ValueError:
@@ -127,11 +126,112 @@ def frame_from_json(body: bytes, spec: InputSpec) -> pd.DataFrame | None:
     out: dict[str, Any] = {}
     for name in spec.names:  # MLflow's enforcement returns the signature's column order
         if name in given:
-            col = _CONVERT[spec.types[name]](given[name])
+            kind = spec.types[name]
+            if kind == "string":
+                if not all(type(v) is str or v is None for v in given[name]):
+                    return None
+                out[name] = given[name]
+                continue
+            col = _CONVERT[kind](given[name])
             if col is None:
                 return None
             out[name] = col
-    return pd.DataFrame(out)
+    return out
+
+
+def frame_of(columns: dict[str, Any], spec: InputSpec) -> pd.DataFrame:
+    """The pandas frame of :func:`columns_from_json`'s columns, dtypes as MLflow's."""
+    return pd.DataFrame({c: _string(v) if spec.types[c] == "string" else v
+                         for c, v in columns.items()})
+
+
+def frame_from_json(body: bytes, spec: InputSpec) -> pd.DataFrame | None:
+    """The frame MLflow's parsing and signature enforcement make of ``body``, or ``None``."""
+    columns = columns_from_json(body, spec)
+    return None if columns is None else frame_of(columns, spec)
+
+
+class LeanScorer:
+    """The answer for requests in which nobody is at risk, from arrays, without pandas.
+
+    Such rows need no explanation: their answer is the id, probability, band, ``false``
+    and nulls for the drivers. They are computed with the champion's own pieces (the
+    LightGBM matrix of :meth:`ChurnModel.design`, its calibrator, :func:`risk_band` and
+    the trained threshold), so the numbers are the pyfunc's. The rest of the answer's
+    columns are learnt from the pyfunc's own answer, and the first :data:`CHECKS` answers
+    are computed both ways: one difference (say a new output column that is not null for
+    these rows) turns this scorer off for good, and the pyfunc answers everything.
+    """
+
+    CHECKS = 3
+
+    def __init__(self, pyfunc_model: Any) -> None:
+        self.model = getattr(pyfunc_model.unwrap_python_model(), "model", None)
+        m = self.model
+        levels = getattr(getattr(getattr(m, "candidate", None), "booster_", None),
+                         "pandas_categorical", None) or []
+        cats = [c for c in getattr(m, "feature_names", []) if c in getattr(m, "categories", {})]
+        self.on = (m is not None and hasattr(m.candidate, "booster_") and len(levels) == len(cats)
+                   and all(list(lv) == list(m.categories[c])
+                           for c, lv in zip(cats, levels, strict=True)))
+        self.checked = 0
+        self.columns: list[str] | None = None  # the pyfunc's answer columns (learnt)
+
+    def predictions(self, columns: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """Answer records, or ``None`` if a row is at risk (or the scorer is off)."""
+        from churnmodel.modeling.model import _levels
+        from churnmodel.risk import DEFAULT_BANDS, DEFAULT_THRESHOLD, risk_band
+        from churnmodel.serving.pyfunc import max_request_rows
+
+        m = self.model
+        if not self.on or self.columns is None:
+            return None
+        n = len(next(iter(columns.values())))
+        limit = max_request_rows()
+        if limit and n > limit:  # the pyfunc refuses it, with its message
+            return None
+        X = np.empty((n, len(m.feature_names)), dtype=np.float64)
+        for j, name in enumerate(m.feature_names):
+            if name in m.categories:
+                code = _levels(tuple(m.categories[name]))[1]
+                X[:, j] = [code.get(v, math.nan) if v is not None else math.nan
+                           for v in columns[name]]
+            else:
+                X[:, j] = columns[name]
+        sc = m.info.get("scoring", {})
+        p = m.calibrator.predict(np.asarray(m.candidate.raw_score(X), dtype=float))
+        at_risk = p >= sc.get("threshold", DEFAULT_THRESHOLD)
+        if at_risk.any():
+            return None
+        band = list(risk_band(p, sc.get("risk_bands", DEFAULT_BANDS)))
+        ids = columns["customer_id"].tolist() if "customer_id" in columns else None
+        rest = {c: None for c in self.columns
+                if c not in ("customer_id", "churn_probability", "risk_band", "at_risk")}
+        out = []
+        for i, pi in enumerate(p.tolist()):
+            rec: dict[str, Any] = {} if ids is None else {"customer_id": ids[i]}
+            rec.update(churn_probability=pi, risk_band=band[i], at_risk=False, **rest)
+            out.append(rec)
+        return out
+
+    def answer(self, columns: dict[str, Any], slow: Any) -> bytes:
+        """The lean answer when it applies, else ``slow()`` (the pyfunc's answer bytes);
+        while checking, both, and the pyfunc's wins."""
+        if self.on and self.columns is None:  # learn the answer's columns from the pyfunc
+            first = slow()
+            self.columns = list(json.loads(first)["predictions"][0])
+            return first
+        records = self.predictions(columns)
+        if records is None:
+            return slow()
+        lean = json.dumps({"predictions": records}).encode()
+        if self.checked < self.CHECKS:
+            reference = slow()
+            self.checked += 1
+            if reference != lean:
+                self.on = False
+            return reference
+        return lean
 
 
 class FastInvocations:
@@ -143,6 +243,7 @@ class FastInvocations:
         schema = model.metadata.get_input_schema()
         self.spec = InputSpec(schema) if schema is not None and schema.has_input_names() else None
         self.timeout = timeout
+        self.lean = LeanScorer(model)
 
     def enabled(self) -> bool:
         return self.spec is not None and self.spec.usable()
@@ -172,17 +273,18 @@ class FastInvocations:
         body = await read_body(receive)
         if body is None:  # the client went away
             return
-        assert self.spec is not None
-        frame = frame_from_json(body, self.spec)
+        spec = self.spec
+        assert spec is not None
+        columns = columns_from_json(body, spec)
         answer = None
-        if frame is not None:
+        if columns is not None:
             try:
-                if len(frame) <= INLINE_ROWS:
-                    answer = self.answer(frame)
+                if len(next(iter(columns.values()))) <= INLINE_ROWS:
+                    answer = self.lean.answer(columns, lambda: self.answer(frame_of(columns, spec)))
                 else:
-                    answer = await asyncio.wait_for(asyncio.to_thread(self.answer, frame),
-                                                    self.timeout)
-            except (asyncio.TimeoutError, TimeoutError):  # MLflow's timeout answer
+                    answer = await asyncio.wait_for(
+                        asyncio.to_thread(self.answer, frame_of(columns, spec)), self.timeout)
+            except TimeoutError:  # MLflow's timeout answer
                 await _send(send, 504, b"Request processing time exceeded limit")
                 return
             except Exception:  # MLflow's app answers with its own error message
