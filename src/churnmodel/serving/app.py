@@ -38,7 +38,8 @@ def json_depth(body: bytes) -> int:
     code = np.frombuffer(_STRING.sub(b"", body), dtype=np.uint8)
     if code.size == 0:
         return 0
-    step = np.isin(code, (91, 123)).astype(np.int32) - np.isin(code, (93, 125)).astype(np.int32)
+    step = (((code == 91) | (code == 123)).astype(np.int32)
+            - ((code == 93) | (code == 125)).astype(np.int32))
     return int(max(np.cumsum(step).max(), 0))
 
 

@@ -156,7 +156,8 @@ class LeanScorer:
 
     Such rows need no explanation: their answer is the id, probability, band, ``false``
     and nulls for the drivers. They are computed with the champion's own pieces (the
-    LightGBM matrix of :meth:`ChurnModel.design`, its calibrator, :func:`risk_band` and
+    LightGBM matrix of :meth:`ChurnModel.design`, its calibrator, the bands of
+    :func:`~churnmodel.risk.risk_band` and
     the trained threshold), so the numbers are the pyfunc's. The rest of the answer's
     columns are learnt from the pyfunc's own answer, and the first :data:`CHECKS` answers
     are computed both ways: one difference (say a new output column that is not null for
@@ -180,7 +181,7 @@ class LeanScorer:
     def predictions(self, columns: dict[str, Any]) -> list[dict[str, Any]] | None:
         """Answer records, or ``None`` if a row is at risk (or the scorer is off)."""
         from churnmodel.modeling.model import _levels
-        from churnmodel.risk import DEFAULT_BANDS, DEFAULT_THRESHOLD, risk_band
+        from churnmodel.risk import DEFAULT_BANDS, DEFAULT_THRESHOLD, band_codes, band_names
         from churnmodel.serving.pyfunc import max_request_rows
 
         m = self.model
@@ -203,7 +204,9 @@ class LeanScorer:
         at_risk = p >= sc.get("threshold", DEFAULT_THRESHOLD)
         if at_risk.any():
             return None
-        band = list(risk_band(p, sc.get("risk_bands", DEFAULT_BANDS)))
+        edges = sc.get("risk_bands", DEFAULT_BANDS)
+        names = band_names(edges)
+        band = [names[k] for k in band_codes(p, edges).tolist()]
         ids = columns["customer_id"].tolist() if "customer_id" in columns else None
         rest = {c: None for c in self.columns
                 if c not in ("customer_id", "churn_probability", "risk_band", "at_risk")}
