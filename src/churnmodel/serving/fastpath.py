@@ -167,7 +167,7 @@ class LeanScorer:
     CHECKS = 3
 
     def __init__(self, pyfunc_model: Any) -> None:
-        self.model = getattr(pyfunc_model.unwrap_python_model(), "model", None)
+        self.model: Any = getattr(pyfunc_model.unwrap_python_model(), "model", None)
         m = self.model
         levels = getattr(getattr(getattr(m, "candidate", None), "booster_", None),
                          "pandas_categorical", None) or []
@@ -185,7 +185,7 @@ class LeanScorer:
         from churnmodel.serving.pyfunc import max_request_rows
 
         m = self.model
-        if not self.on or self.columns is None:
+        if not self.on or self.columns is None or m is None:
             return None
         n = len(next(iter(columns.values())))
         limit = max_request_rows()
@@ -200,7 +200,7 @@ class LeanScorer:
             else:
                 X[:, j] = columns[name]
         sc = m.info.get("scoring", {})
-        p = m.calibrator.predict(np.asarray(m.candidate.raw_score(X), dtype=float))
+        p = m.calibrator.predict(np.asarray(m.candidate.raw_score(X), dtype=np.float64))
         at_risk = p >= sc.get("threshold", DEFAULT_THRESHOLD)
         if at_risk.any():
             return None
