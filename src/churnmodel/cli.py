@@ -770,9 +770,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default models:/<model_name>@champion)")
     sv.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     sv.add_argument("--port", type=_int_in(1, 65535), default=5001, help="port (default 5001)")
-    sv.add_argument("--workers", type=_int_in(1, 64), default=1, help="server processes (default 1; each "
-                    "holds the model in memory; on 2 cores 1 served more 1-row requests, 2 helped "
-                    "100-row batches: README, Performance)")
+    sv.add_argument("--workers", type=_int_in(1, 64), default=2, help="server processes (default 2, "
+                    "measured best on 2 cores: README, Performance; each holds the model in memory)")
     sv.set_defaults(func=cmd_serve)
 
     sg = sub.add_parser("segment", help="RFM segments, behavioural clusters, NPS groups and risk x "
