@@ -98,6 +98,15 @@ def customer_state(X: pd.DataFrame, horizon_days: int,
     rec = pd.to_numeric(X["recency_days"], errors="coerce").to_numpy(dtype=float)
     gap = (pd.to_numeric(X["gap_mean_days"], errors="coerce").to_numpy(dtype=float)
            if "gap_mean_days" in X.columns else np.full(n, np.nan))
+    return state_of(rec, gap, horizon_days, typical_gap_days, lapsing_factor)
+
+
+def state_of(rec: np.ndarray, gap: np.ndarray, horizon_days: int,
+             typical_gap_days: float = FALLBACK_GAP_DAYS,
+             lapsing_factor: float = LAPSING_FACTOR) -> np.ndarray:
+    """:func:`customer_state` on arrays of ``recency_days`` and ``gap_mean_days``."""
+    rec = np.asarray(rec, dtype=float)
+    gap = np.asarray(gap, dtype=float)
     gap = np.where(np.isfinite(gap) & (gap > 0), gap, typical_gap_days)
     with np.errstate(invalid="ignore"):
         lapsed = rec >= horizon_days

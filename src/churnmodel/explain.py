@@ -47,8 +47,7 @@ def explain(model: ChurnModel, X: pd.DataFrame) -> Explanation | None:
     fn = getattr(model.candidate, "contributions", None)
     if fn is None:
         return None
-    Xp = model.prepare(X)
-    contrib = np.asarray(fn(Xp), dtype=float)
+    contrib = np.asarray(fn(model.design(X)), dtype=float)
     values = pd.DataFrame(contrib[:, :-1], index=X.index, columns=model.feature_names)
     return Explanation(values, contrib[:, -1], X[model.feature_names],
                        getattr(model, "sentence", None))

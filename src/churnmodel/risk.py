@@ -30,11 +30,20 @@ def risk_band(p: np.ndarray | pd.Series, edges: Sequence[float]) -> pd.Categoric
     >>> list(risk_band(np.array([0.1, 0.2, 0.6, 0.95]), (0.2, 0.5, 0.8)))
     ['low', 'medium', 'high', 'very high']
     """
-    names = {1: ["low", "high"], 2: ["low", "medium", "high"],
-             3: ["low", "medium", "high", "very high"]}.get(
+    return pd.Categorical.from_codes(band_codes(p, edges), categories=band_names(edges),
+                                     ordered=True)
+
+
+def band_names(edges: Sequence[float]) -> list[str]:
+    """The names of the bands ``edges`` cut: ``low ... very high`` for up to three edges."""
+    return {1: ["low", "high"], 2: ["low", "medium", "high"],
+            3: ["low", "medium", "high", "very high"]}.get(
         len(edges), [f"band {i + 1}" for i in range(len(edges) + 1)])
-    codes = np.searchsorted(np.asarray(edges, dtype=float), np.asarray(p, dtype=float), side="right")
-    return pd.Categorical.from_codes(codes, categories=names, ordered=True)
+
+
+def band_codes(p: np.ndarray | pd.Series, edges: Sequence[float]) -> np.ndarray:
+    """The band of each probability, as a position in :func:`band_names`."""
+    return np.searchsorted(np.asarray(edges, dtype=float), np.asarray(p, dtype=float), side="right")
 
 
 def risk_frame(model: ChurnModel, X: pd.DataFrame,

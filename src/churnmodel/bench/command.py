@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"--scaling or --cap-study runs only those): {', '.join(ALL_STAGES)}")
     p.add_argument("--rest", action="store_true",
                    help="also run the rest stage: churnmodel serve and the bare LightGBM booster "
-                        f"(mlflow models serve) with {' and '.join(map(str, WORKERS))} workers, "
+                        f"(MLflow's scoring app) with {' and '.join(map(str, WORKERS))} workers, "
                         f"{'/'.join(map(str, ROWS_PER_REQUEST))}-row requests from "
                         f"{', '.join(map(str, CLIENTS))} clients on 127.0.0.1 (--stages rest: only it)")
     p.add_argument("--rest-seconds", type=float, default=8.0, metavar="S",

@@ -1,14 +1,16 @@
 """The REST stage: the trained model behind ``churnmodel serve`` under load, against an anchor.
 
 The anchor is the same champion's bare LightGBM booster saved as an MLflow ``lightgbm``
-model and served by ``mlflow models serve``: what the server costs without preparing
+model and served by MLflow's scoring app (what ``mlflow models serve`` runs, on the HTTP
+protocol of ``churnmodel serve``, see :func:`server_command`): what the server costs without preparing
 features, calibrating, banding and explaining. Both get the same customers, the
 anchor as the numeric matrix the booster reads.
 
 For each server (``churnmodel serve`` and the anchor, each with 1 and 2 workers), every
 combination of rows per request (:data:`ROWS_PER_REQUEST`) and concurrent clients
 (:data:`CLIENTS`) is run for at most ``rest_seconds`` or :data:`MAX_REQUESTS` requests,
-after a few warm-up requests; each client keeps one HTTP/1.1 connection. Figures:
+after a few warm-up requests; each client keeps one HTTP/1.1 connection (Nagle off, as
+in ``requests``). Figures:
 requests per second (completed requests / wall time), p50 and p99 latency. Requests go to
 127.0.0.1 only; every server is a process group this stage started and stops.
 
@@ -107,24 +109,41 @@ def _env() -> dict[str, str]:
 
 
 def server_command(kind: str, model_dir: Path, port: int, workers: int) -> list[str]:
-    """``churnmodel serve`` of the pyfunc, or ``mlflow models serve`` of the anchor."""
+    """``churnmodel serve`` of the pyfunc, or MLflow's scoring app of the anchor.
+
+    The anchor runs what ``mlflow models serve`` runs (uvicorn with MLflow's app) on the
+    HTTP protocol ``churnmodel serve`` uses: uvicorn's plain h11 keeps Nagle's algorithm on
+    with 2 or more workers, which put a 40 ms floor under every answer
+    (:mod:`churnmodel.serving.protocol`) and measured that, not the server.
+    """
     if kind == "churnmodel":
         return [sys.executable, "-m", "churnmodel.cli", "serve", "--model", str(model_dir),
                 "--port", str(port), "--workers", str(workers)]
-    bindir = str(Path(sys.executable).parent)
-    mlflow_bin = shutil.which("mlflow", path=bindir) or shutil.which("mlflow") or "mlflow"
-    return [mlflow_bin, "models", "serve", "-m", str(model_dir), "--env-manager", "local",
-            "-h", HOST, "-p", str(port), "-w", str(workers)]
+    return [sys.executable, "-m", "uvicorn", "--host", HOST, "--port", str(port), "--workers",
+            str(workers), "--http", "churnmodel.serving.protocol:NoDelayH11Protocol",
+            "mlflow.pyfunc.scoring_server.app:app"]
+
+
+def server_env(kind: str, model_dir: Path) -> dict[str, str]:
+    """The environment of a server: the anchor's app finds its model as MLflow's CLI says."""
+    env = _env()
+    if kind != "churnmodel":
+        from mlflow.pyfunc import scoring_server
+
+        env.update(scoring_server.get_cmd(str(model_dir))[1])
+        env["PATH"] = _env()["PATH"]
+    return env
 
 
 class Server:
     """One server process group on 127.0.0.1, started here and stopped here."""
 
-    def __init__(self, cmd: list[str], port: int, cwd: Path, log: Path) -> None:
+    def __init__(self, cmd: list[str], port: int, cwd: Path, log: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.port, self.log = port, log
         with open(log, "wb") as out:
-            self.proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(cmd, cwd=cwd, env=env or _env(), stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, timeout: float = SERVER_START_SECONDS) -> float:
         """Seconds until ``/ping`` answers; raises if the server dies or never answers."""
@@ -156,6 +175,16 @@ class Server:
 
 # --- load ----------------------------------------------------------------------------------
 
+class Connection(http.client.HTTPConnection):
+    """A keep-alive HTTP/1.1 connection with Nagle's algorithm off, as ``requests`` (urllib3)
+    and most clients have it. ``http.client`` sends a request's headers and body in two
+    writes: with Nagle on, the body waits for the server's delayed ACK (40 ms on Linux)."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def post(conn: http.client.HTTPConnection, body: bytes) -> tuple[int, bytes]:
     conn.request("POST", "/invocations", body, {"Content-Type": "application/json"})
     resp = conn.getresponse()
@@ -171,7 +200,7 @@ def load(port: int, bodies: Sequence[bytes], clients: int, max_requests: int = M
     deadline = time.perf_counter() + max_seconds
 
     def client(_: int) -> tuple[list[float], int]:
-        conn = http.client.HTTPConnection(HOST, port, timeout=120)
+        conn = Connection(HOST, port, timeout=120)
         latencies: list[float] = []
         errors = 0
         while True:
@@ -184,7 +213,7 @@ def load(port: int, bodies: Sequence[bytes], clients: int, max_requests: int = M
             except (OSError, http.client.HTTPException):
                 status = 0
                 conn.close()
-                conn = http.client.HTTPConnection(HOST, port, timeout=120)
+                conn = Connection(HOST, port, timeout=120)
             latencies.append(time.perf_counter() - t0)
             errors += status != 200
         conn.close()
@@ -247,7 +276,7 @@ def _anchor_agrees(model: ChurnModel, X: pd.DataFrame, port: int) -> bool:
     import numpy as np
 
     rows = X[model.feature_names].head(20)
-    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    conn = Connection(HOST, port, timeout=60)
     try:
         status, data = post(conn, anchor_body(booster_matrix(model, rows)))
     finally:
@@ -278,7 +307,7 @@ def _rest(job: Job) -> Iterator[dict[str, Any] | None]:
             for workers in WORKERS:
                 port = free_port()
                 server = Server(server_command(kind, model_dir, port, workers), port, work,
-                                work / f"{kind}_{workers}.log")
+                                work / f"{kind}_{workers}.log", server_env(kind, model_dir))
                 try:
                     start = server.wait_ready()
                     if kind == "anchor" and "anchor_agrees" not in checks:
@@ -292,7 +321,7 @@ def _rest(job: Job) -> Iterator[dict[str, Any] | None]:
                 finally:
                     server.stop()
         yield {"rows": sum(c["requests"] for c in cells), "unit": "requests",
-               "model": model.name, "anchor": "bare LightGBM booster (mlflow models serve)"
+               "model": model.name, "anchor": "bare LightGBM booster (MLflow's scoring app)"
                if anchor is not None else None,
                "seconds_per_cell": job.rest_seconds, "max_requests_per_cell": MAX_REQUESTS,
                "cells": cells, "targets": rest_targets(cells), **checks}
@@ -340,7 +369,7 @@ def format_rest(rec: dict[str, Any]) -> list[str]:
     lines = [f"REST on {HOST} (req/s  p50/p99 ms; each cell {rec.get('seconds_per_cell')} s or "
              f"{rec.get('max_requests_per_cell'):,} requests; clients share the machine):",
              f"  {'server':<26}{'workers':>8}{'rows':>6}{head}"]
-    names = {"churnmodel": "churnmodel serve", "anchor": "bare booster (mlflow)"}
+    names = {"churnmodel": "churnmodel serve", "anchor": "bare booster (MLflow app)"}
     for kind in ("churnmodel", "anchor"):
         for w in WORKERS:
             for n in ROWS_PER_REQUEST:

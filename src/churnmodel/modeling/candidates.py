@@ -80,13 +80,16 @@ class LightGBMCandidate:
         self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.num_trees())
         return self
 
-    def _matrix(self, X: pd.DataFrame) -> np.ndarray | pd.DataFrame:
+    def _matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray | pd.DataFrame:
         """``X`` as the float64 matrix LightGBM itself builds from a frame (category codes, -1
         as NaN), without its per-column pandas work, which dominated a 1-row prediction.
 
         Only when every categorical column holds exactly the training levels in training
         order (what :meth:`ChurnModel.prepare` returns); otherwise LightGBM maps the frame.
+        A matrix (:meth:`ChurnModel.design`) is that matrix already.
         """
+        if isinstance(X, np.ndarray):
+            return X
         levels = getattr(self.booster_, "pandas_categorical", None) or []
         cat_pos = [j for j, t in enumerate(X.dtypes) if isinstance(t, pd.CategoricalDtype)]
         if len(cat_pos) != len(levels) or any(
@@ -101,12 +104,12 @@ class LightGBMCandidate:
                 m[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
         return m
 
-    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
+    def raw_score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         return np.asarray(self.booster_.predict(self._matrix(X), raw_score=True,
                                                 num_iteration=self.best_iteration_,
                                                 num_threads=PREDICT_THREADS))
 
-    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """TreeSHAP values (n x features + 1 for the expected value), raw-score scale.
 
         LightGBM's ``pred_contrib`` is the same path-dependent TreeSHAP that

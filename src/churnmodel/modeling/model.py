@@ -81,6 +81,14 @@ class ChurnModel:
         Missing columns are refused (listing them); extra columns are ignored; category
         levels never seen in training become missing values, which the trees handle.
         """
+        numeric, block = self._numeric_block(X)
+        columns: dict[str, Any] = dict(zip(numeric, block.T, strict=True))
+        for col, levels in self.categories.items():
+            columns[col] = _to_categorical(X[col], levels)
+        return pd.DataFrame({c: columns[c] for c in self.feature_names}, index=X.index, copy=False)
+
+    def _numeric_block(self, X: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+        """The checked numeric features of ``X`` as one float64 block (rows x columns)."""
         if len(X) == 0:
             raise ModelInputError("the feature frame has no rows: there is no customer to score.")
         missing = [c for c in self.feature_names if c not in X.columns]
@@ -94,20 +102,35 @@ class ChurnModel:
                   f"({', '.join(self.builders)}) and the same tables.")
         # Whole-frame casts, not column by column: on a REST request of 1-100 rows the
         # per-column pandas calls were most of the cost (see README, Performance).
-        cats = self.categories
-        numeric = [c for c in self.feature_names if c not in cats]
+        numeric = [c for c in self.feature_names if c not in self.categories]
         sub = X[numeric]
         if not all(pd.api.types.is_numeric_dtype(t) for t in sub.dtypes):
             sub = sub.assign(**{c: _to_number(sub[c], c) for c in numeric
                                 if not pd.api.types.is_numeric_dtype(sub[c].dtype)})
-        block = sub.to_numpy(dtype="float64", na_value=np.nan)
-        columns: dict[str, Any] = dict(zip(numeric, block.T, strict=True))
-        for col in cats:
-            columns[col] = _to_categorical(X[col], cats[col])
-        return pd.DataFrame({c: columns[c] for c in self.feature_names}, index=X.index, copy=False)
+        return numeric, sub.to_numpy(dtype="float64", na_value=np.nan)
+
+    def design(self, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+        """What the champion predicts from: :meth:`prepare`'s frame, or for LightGBM the
+        float64 matrix LightGBM itself makes of that frame (category codes, NaN for missing
+        or unseen levels), built straight from ``X``. Same checks and errors as
+        :meth:`prepare`; building the prepared frame and reading it back column by column
+        was most of a small request's time (see README, Serving)."""
+        levels = getattr(getattr(self.candidate, "booster_", None), "pandas_categorical", None)
+        cats = [c for c in self.feature_names if c in self.categories]
+        if not hasattr(self.candidate, "booster_") or len(levels or []) != len(cats) or any(
+                list(lv) != list(self.categories[c]) for c, lv in zip(cats, levels or [], strict=True)):
+            return self.prepare(X)
+        numeric, block = self._numeric_block(X)
+        m = np.empty((len(X), len(self.feature_names)), dtype=np.float64)
+        position = {c: j for j, c in enumerate(self.feature_names)}
+        m[:, [position[c] for c in numeric]] = block
+        for c in cats:
+            codes = _to_categorical(X[c], self.categories[c]).codes
+            m[:, position[c]] = np.where(codes < 0, np.nan, codes)
+        return m
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.candidate.raw_score(self.prepare(X)), dtype=float)
+        return np.asarray(self.candidate.raw_score(self.design(X)), dtype=float)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of churn in the horizon for each row of ``X``."""

@@ -1,4 +1,5 @@
-"""The REST app ``churnmodel serve`` runs: MLflow's scoring server behind a request guard.
+"""The REST app ``churnmodel serve`` runs: MLflow's scoring server behind a request guard,
+with a lean path for plain JSON requests (:mod:`churnmodel.serving.fastpath`).
 
 MLflow's server parses a JSON body with ``json.loads``, which recurses once per level of
 nesting: a body of ten thousand nested arrays raises RecursionError and answers HTTP 500.
@@ -14,16 +15,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import numpy as np
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from churnmodel.serving.asgi import TOO_BIG, ASGIApp, Receive, Scope, Send, read_body, replaying
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
@@ -42,7 +38,8 @@ def json_depth(body: bytes) -> int:
     code = np.frombuffer(_STRING.sub(b"", body), dtype=np.uint8)
     if code.size == 0:
         return 0
-    step = np.isin(code, (91, 123)).astype(np.int32) - np.isin(code, (93, 125)).astype(np.int32)
+    step = (((code == 91) | (code == 123)).astype(np.int32)
+            - ((code == 93) | (code == 125)).astype(np.int32))
     return int(max(np.cumsum(step).max(), 0))
 
 
@@ -65,36 +62,20 @@ class RequestGuard:
                          f"of {self.max_bytes:,} (CHURNMODEL_MAX_REQUEST_BYTES); send smaller "
                          "batches")
             return
-        chunks: list[bytes] = []
-        size, more = 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await _reply(send, 413, f"request body exceeds the limit of {self.max_bytes:,} "
-                             "bytes (CHURNMODEL_MAX_REQUEST_BYTES); send smaller batches")
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        body = await read_body(receive, self.max_bytes)
+        if body is None:  # the client went away
+            return
+        if body is TOO_BIG:
+            await _reply(send, 413, f"request body exceeds the limit of {self.max_bytes:,} "
+                         "bytes (CHURNMODEL_MAX_REQUEST_BYTES); send smaller batches")
+            return
         if "json" in headers.get("content-type", "json") and json_depth(body) > self.max_depth:
             await _reply(send, 400, f"JSON nested more than {self.max_depth} levels deep; send "
                          '{"dataframe_split": {"columns": [...], "data": [[...], ...]}} or '
                          '{"dataframe_records": [{...}, ...]}')
             return
-        replayed = False
+        await self.app(scope, replaying(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
 
 
 async def _reply(send: Send, status: int, message: str) -> None:
@@ -116,8 +97,11 @@ def __getattr__(name: str) -> Any:
     if name == "app":
         from mlflow.pyfunc import scoring_server
 
+        from churnmodel.serving.fastpath import FastInvocations
+
         model = scoring_server.load_model_with_mlflow_config(
             os.environ[scoring_server._SERVER_MODEL_PATH])
-        globals()["app"] = guarded(scoring_server.init(model))
+        timeout = float(scoring_server.MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get())
+        globals()["app"] = guarded(FastInvocations(scoring_server.init(model), model, timeout))
         return globals()["app"]
     raise AttributeError(name)

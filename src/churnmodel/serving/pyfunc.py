@@ -80,14 +80,17 @@ class ChurnPyfunc(PythonModel):
             out = score_frame(self.model, X.reset_index(drop=True), value=value)
         except ChurnModelError as exc:  # a clear 400 instead of a stack trace
             raise MlflowException.invalid_parameter_value(str(exc)) from None
+        # the answer built in one constructor, not a column insert each (per REST request)
+        columns: dict[str, Any] = {} if ids is None else {"customer_id": ids.to_numpy()}
+        for c in out.columns:
+            columns[c] = out[c]
+            if c.endswith(("_contribution", "_value")):  # JSON has no NaN: empty ones become null
+                v = out[c].to_numpy(dtype="float64")
+                columns[c] = v.astype(object)
+                columns[c][np.isnan(v)] = None
         for c in ("risk_band", "state", "action"):
-            out[c] = out[c].astype("string")
-        for c in out.columns:  # JSON has no NaN: empty contributions and values become null
-            if c.endswith(("_contribution", "_value")):
-                out[c] = out[c].astype(object).where(out[c].notna(), None)
-        if ids is not None:
-            out.insert(0, "customer_id", ids.to_numpy())
-        return out
+            columns[c] = out[c].astype("string")
+        return pd.DataFrame(columns, index=out.index)
 
 
 def _examples(model: ChurnModel, X: pd.DataFrame) -> tuple[pd.DataFrame, Any]:
