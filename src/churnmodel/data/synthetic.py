@@ -125,20 +125,20 @@ class Scenario:
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("default", "a retailer over three years: customers arriving throughout, CSAT/NPS "
-             "feedback, support tickets and a customer table"),
-    # Like the public CD-retailer logs: one acquisition quarter, 18 months, transactions only,
+             "feedback, support tickets, a customer table and an engagement log"),
+    # Like the public CD-retailer logs (plus an event log): one acquisition quarter, 18 months,
     # small orders, most customers never come back (the early hazard), repeaters buying
     # every two months or so with very uneven rates.
-    Scenario("single-cohort", "one acquisition quarter, 18 months of transactions only, "
-             "small orders (10-40), 55-60% one-time buyers",
+    Scenario("single-cohort", "one acquisition quarter, 18 months of transactions and an "
+             "event log, small orders (10-40), 55-60% one-time buyers",
              months=18, cohort_days=91, rate_mean=1 / 80, rate_shape=0.7, gap_shape=1.5,
              spend_median=20.0, spend_sd=0.3, order_sd=0.25, order_range=(10.0, 40.0),
              hazard_base=-7.0, early_hazard=5.35, early_days=14.0, season_amp=0.1, xmas=0.3,
              tables=("transactions", "events")),
     # A seasonal business (garden, outdoor, school supplies): purchases every 2-4 months with
     # strong seasons, transactions and a customer table.
-    Scenario("sparse", "purchases every 2-4 months with strong seasons, transactions and a "
-             "customer table", months=30, rate_mean=1 / 100, rate_shape=3.0, gap_shape=6.0,
+    Scenario("sparse", "purchases every 2-4 months with strong seasons, transactions, a "
+             "customer table and an event log", months=30, rate_mean=1 / 100, rate_shape=3.0, gap_shape=6.0,
              spend_median=60.0, hazard_base=-7.6, season_amp=0.45, xmas=0.2,
              tables=("transactions", "customers", "events"), event_scale=0.6),
     # A subscription box: monthly renewals, cancellations recorded with their date.

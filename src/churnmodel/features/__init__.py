@@ -1,9 +1,7 @@
 """Point-in-time feature builders, one module per family (see :mod:`.base`)."""
 
-from churnmodel.features import (  # noqa: F401  (registers)
-    engagement, profile, rfm, satisfaction, service)
-from churnmodel.features.base import (
-    REGISTRY, available_builders, build_features, fix_builders, register)
+from churnmodel.features import engagement, profile, rfm, satisfaction, service  # noqa: F401  (registers)
+from churnmodel.features.base import REGISTRY, available_builders, build_features, fix_builders, register
 from churnmodel.features.engagement import contact_features, engagement_features
 from churnmodel.features.profile import profile_features
 from churnmodel.features.rfm import rfm_features
