@@ -65,29 +65,33 @@ KNOBS = {
 # The engagement log. Chosen to look like a retail app's event export, not to give the
 # hidden state away:
 # * while alive, a customer "visits" (a session, a page view or a login) at a rate that
-#   follows their current purchase rate (heterogeneous: daily users and monthly ones) and
-#   falls when they are dissatisfied; about one visit per 5 days on average, a median
-#   app session of 6 minutes (``value``);
-# * some customers go quiet for weeks while alive (holidays, a competitor's trial): a third
+#   follows their current purchase rate (daily users and monthly ones), falls when they are
+#   dissatisfied and rises as their next purchase draws near (browsing before buying):
+#   about one visit per 2-3 days on average, a median app session of 6 minutes (``value``);
+# * some customers go quiet for weeks while alive (holidays, a competitor's trial): 15 %
 #   have silent spells, starting about twice a year and lasting three weeks on average;
 # * marketing emails go out twice a week to everyone who ever bought; alive customers open
-#   a personal share of them (median 15%); after leaving, opens fall to a third and fade
+#   a personal share of them (median 15 %); after leaving, opens fall to a fifth and fade
 #   out over about two months (mail clients that pre-fetch images, curiosity), so a dead
 #   customer is not simply one with no events;
 # * event types: "session" (app), "page_view" (web), "login", "email_open".
+# The log is about 11 rows per transaction (4.4M events for 20,000 customers over three
+# years). Measured on the default data (seed 42): with 0.2 visits a day, no intent and a
+# looser link to the purchase rate the champion stayed 0.020-0.023 ROC AUC below the oracle.
 EVENT_TYPES = np.array(["session", "page_view", "login", "email_open"])
 EVENT_KNOBS = {
-    "visits_per_day": 0.2,  # mean visits per alive, engaged day (times the scenario's scale)
-    "rate_link": 0.7,  # elasticity of the visit rate to the current purchase rate
-    "visit_sd": 0.6,  # sd of each customer's log visit propensity beyond the purchase rate
-    "unhappy": 0.6,  # log visit-rate slope in (negative) satisfaction
-    "quiet_share": 0.35,  # share of customers who have silent spells while alive
+    "visits_per_day": 0.4,  # mean visits per alive, engaged day (times the scenario's scale)
+    "rate_link": 1.0,  # elasticity of the visit rate to the current purchase rate
+    "visit_sd": 0.2,  # sd of each customer's log visit propensity beyond the purchase rate
+    "unhappy": 1.0,  # log visit-rate slope in (negative) satisfaction
+    "quiet_share": 0.15,  # share of customers who have silent spells while alive
     "quiet_per_day": 1 / 180,  # chance a prone customer starts a silent spell on a day
     "quiet_days": 21,  # mean length of a silent spell
     "email_open_median": 0.15,  # median share of marketing emails an alive customer opens
-    "dead_open_share": 0.33,  # ... after leaving, at first, as a share of their alive rate
+    "dead_open_share": 0.2,  # ... after leaving, at first, as a share of their alive rate
     "dead_open_fade": 60.0,  # ... fading with this time constant (days)
     "session_minutes": 6.0,  # median app session length
+    "intent": 2.0,  # up to 1 + intent times the visits as the next purchase draws near
 }
 
 
@@ -356,7 +360,8 @@ def generate(
         fb_nps.append(np.clip(np.round(7.2 + 1.8 * s[nps_c] + rng.normal(0, 1.2, len(nps_c))), 0, 10))
 
         if log is not None:  # the engagement log of the day, from its own random stream
-            log.day(d, idx, rate(idx, d) * season[d], s[idx], arrive, dead_day)
+            log.day(d, idx, rate(idx, d) * season[d], s[idx], arrive, dead_day,
+                    clock[idx] / threshold[idx])
 
         # satisfaction reverts to the customer's baseline; weekly random drift
         s[idx] += 0.01 * (s0[idx] - s[idx])
@@ -483,8 +488,9 @@ class _EventLog:
         self.t: list[np.ndarray] = []
 
     def day(self, d: int, idx: np.ndarray, purchase_rate: np.ndarray, sat: np.ndarray,
-            arrive: np.ndarray, dead_day: np.ndarray) -> None:
-        """Draw day ``d``'s events: ``idx`` are the customers alive today."""
+            arrive: np.ndarray, dead_day: np.ndarray, progress: np.ndarray) -> None:
+        """Draw day ``d``'s events: ``idx`` are the customers alive today, ``progress`` how
+        far each is on the way to their next purchase (0 just after one, 1 at it)."""
         k, rng = EVENT_KNOBS, self.rng
         # silent spells of the prone
         start = self.quiet_prone[idx] & (self.quiet_until[idx] < d)
@@ -494,7 +500,8 @@ class _EventLog:
         up = self.quiet_until[idx] < d
         awake = idx[up]
         mu = (self.propensity[awake] * purchase_rate[up] ** k["rate_link"]
-              * np.exp(k["unhappy"] * np.minimum(sat[up], 0)))
+              * np.exp(k["unhappy"] * np.minimum(sat[up], 0))
+              * (1 + k["intent"] * np.clip(progress[up], 0, 1) ** 2))
         visits = rng.poisson(mu)
         who = np.repeat(awake, visits)
         u = rng.random(len(who))
