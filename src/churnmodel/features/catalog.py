@@ -299,12 +299,13 @@ def _generic(f: str, v: float, row: Row) -> str:
 
 
 # How an event type reads in a sentence (others: the slug with spaces).
-EVENT_WORDS = {"session": "app session", "page_view": "page view", "email_open": "email opened",
-               "login": "login"}
+EVENT_WORDS = {"session": ("app session", "app sessions"), "page_view": ("page view", "page views"),
+               "email_open": ("email opened", "emails opened"), "login": ("login", "logins")}
 
 
-def _event_word(t: str) -> str:
-    return EVENT_WORDS.get(t, t.replace("_", " ") + " event")
+def _event_word(t: str, n: float = 1) -> str:
+    one, many = EVENT_WORDS.get(t, (t.replace("_", " ") + " event", t.replace("_", " ") + " events"))
+    return one if n == 1 else many
 
 
 def _every(gap: float | None) -> str:
@@ -319,12 +320,16 @@ def _engagement(f: str, v: float, row: Row) -> str:
     e, groups = lookup(f)
     t = groups.get("t")
     if f == "days_since_event":
+        if v == 0:
+            return "Active today"
         return f"No logged activity for {_fmt(v)} days{_every(_num(row.get('event_gap_days')))}"
     if t is not None and f.startswith("days_since_event_"):
+        if v == 0:
+            return f"Last {_event_word(t)} today"
         return f"No {_event_word(t)} for {_fmt(v)} days{_every(_num(row.get(f'event_gap_days_{t}')))}"
     if t is not None and f.startswith("events_"):
         w = groups["w"]
-        what = _event_word(t) + ("s" if v != 1 else "")
+        what = _event_word(t, v)
         return f"No {what} in the last {w} days" if v == 0 else \
             f"{'Only ' if v <= 2 else ''}{_fmt(v)} {what} in the last {w} days"
     if "w" in groups and (f.startswith("events_") or f.startswith("event_days_")):
@@ -341,6 +346,8 @@ def _engagement(f: str, v: float, row: Row) -> str:
         return "No activity since the last purchase" if v == 0 else \
             f"Active on {_fmt(v)} {'day' if v == 1 else 'days'} since the last purchase"
     if f == "days_since_contact":
+        if v == 0:
+            return "Last contact today"
         return f"No contact of any kind (purchase, survey, ticket, app) for {_fmt(v)} days"
     if f == "contact_after_purchase_days":
         return "Not heard from since the last purchase" if v == 0 else \
