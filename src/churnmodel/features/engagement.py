@@ -163,10 +163,11 @@ def engagement_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Inde
              AS DOUBLE) / nullif(count(*) FILTER (WHERE age < {GAP_WINDOW}) - 1, 0) AS event_gap_days
         FROM days GROUP BY customer_id
     ),
+    type_day AS (SELECT DISTINCT customer_id, k, age FROM e WHERE k >= 0 AND age < {GAP_WINDOW}),
     type_days AS (
         SELECT customer_id, k,
-        CAST(max(age) - min(age) AS DOUBLE) / nullif(count(DISTINCT age) - 1, 0) AS gap
-        FROM e WHERE k >= 0 AND age < {GAP_WINDOW} GROUP BY customer_id, k
+        CAST(max(age) - min(age) AS DOUBLE) / nullif(count(*) - 1, 0) AS gap
+        FROM type_day GROUP BY customer_id, k
     ),
     tg AS (
         SELECT customer_id{"".join(", " + p for p in per_type_gap)}
