@@ -26,6 +26,7 @@ FAST_MODEL = ModelConfig(n_estimators=200, early_stopping_rounds=30)
 # Under pytest-xdist (`make test` runs `-n 2`), tests are dealt out file by file, and the files
 # sharing a trained session fixture go to the same worker, so each model is still trained once.
 # (pytest-xdist 3.8's `--dist loadgroup` does not group under pytest 9: it renames `_nodeid`.)
+# (test_quality.py also trains `default_no_events_training`, on the same worker.)
 SHARED_MODEL_FILES = {
     "default_training": ("tests/model/test_quality.py", "tests/model/test_explain.py",
                          "tests/model/test_lifetime.py", "tests/e2e/test_evaluate_cli.py"),
@@ -36,7 +37,8 @@ SHARED_MODEL_FILES = {
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if (any(f"tests/{layer}/" in item.nodeid for layer in SLOW_LAYERS)
-                or "default_training" in getattr(item, "fixturenames", ())):
+                or {"default_training", "default_no_events_training"}
+                & set(getattr(item, "fixturenames", ()))):
             item.add_marker(pytest.mark.slow)
 
 
@@ -73,6 +75,19 @@ def default_training(default_data_dir, tmp_path_factory):
                  output=OutputConfig(model_dir=tmp_path_factory.mktemp("model")))
     tables = load_default_tables(default_data_dir)
     return train(tables, cfg, oracle=pd.read_parquet(default_data_dir / "oracle.parquet"))
+
+
+@pytest.fixture(scope="session")
+def default_no_events_training(tmp_path_factory):
+    """The synthetic default without its engagement log (``data synth --events none``),
+    trained like ``default_training``: the world of purchase logs alone."""
+    import pandas as pd
+
+    warnings.filterwarnings("ignore", category=UserWarning)
+    d = tmp_path_factory.mktemp("default_no_events")
+    write_synthetic(d, generate(events="none"))
+    cfg = Config(data=DataConfig(dir=d), output=OutputConfig(model_dir=d / "model"))
+    return train(load_default_tables(d), cfg, oracle=pd.read_parquet(d / "oracle.parquet"))
 
 
 @pytest.fixture(scope="session")

@@ -127,9 +127,10 @@ def cmd_data_synth(args: argparse.Namespace) -> None:
                     end=args.end or s.end, years=s.years if scenario.name == "default" else None,
                     horizon_days=cfg.labels.horizon_days,
                     activity_lookback_days=cfg.labels.activity_lookback_days,
-                    scenario=scenario.name)
+                    scenario=scenario.name, events=args.events)
     paths = write_synthetic(out, data)
-    kept = ", ".join(f"{len(getattr(data, n)):,} {n}" for n in ("transactions", "feedback", "tickets")
+    kept = ", ".join(f"{len(getattr(data, n)):,} {n}" for n in ("transactions", "feedback", "tickets",
+                                                                 "events")
                      if getattr(data, n) is not None)
     print(f"generated scenario '{scenario.name}' ({scenario.description}): {customers:,} customers, "
           f"{kept}, {data.meta['start']} to {data.meta['end']} in {time.perf_counter() - t0:.1f}s")
@@ -879,6 +880,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=_SEED, help="random seed (default 42)")
     synth.add_argument("--end", type=_parse_date, help="last day of the history (2025-12-31)")
     synth.add_argument("--out", help="output directory (default data/default, or data/SCENARIO)")
+    synth.add_argument("--events", choices=("default", "none"), default="default",
+                       help="the engagement log (logins, sessions, page views, email opens): "
+                            "'none' leaves it out, the other tables unchanged (default: default)")
     synth.add_argument("--scenario", default="default",
                        help="shape of the business: default, single-cohort, sparse, subscription, "
                        "or snapshot (one row per customer with a Yes/No churn flag)")

@@ -156,7 +156,8 @@ class FeatureConfig:
     scoring data cannot supply, or a cumulative count that drifts as customers age).
     """
 
-    builders: tuple[str, ...] = ("rfm", "satisfaction", "service", "profile")
+    builders: tuple[str, ...] = ("rfm", "satisfaction", "service", "profile", "engagement",
+                                 "contact")
     exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""The four input tables and the columns each must (or may) have.
+"""The five input tables and the columns each must (or may) have.
 
 These contracts are the single source of truth for loading, validation, the column
 mapping in the config and the documentation. Column names here are *canonical*: a
@@ -64,8 +64,20 @@ CUSTOMERS = TableContract(
     label_columns=("region", "channel", "loyalty_tier"),
 )
 
+# Engagement logs: logins, app sessions, page views, email opens (``event_type`` is the
+# user's own text); ``value`` is an optional non-negative measure such as session minutes.
+EVENTS = TableContract(
+    name="events",
+    required=("customer_id", "ts", "event_type"),
+    optional=("value",),
+    datetime_columns=("ts",),
+    numeric_columns=("value",),
+    text_columns=(),
+    label_columns=("event_type",),
+)
+
 CONTRACTS: dict[str, TableContract] = {
-    c.name: c for c in (TRANSACTIONS, FEEDBACK, TICKETS, CUSTOMERS)
+    c.name: c for c in (TRANSACTIONS, FEEDBACK, TICKETS, CUSTOMERS, EVENTS)
 }
 
 # Valid ranges of satisfaction scores (inclusive).

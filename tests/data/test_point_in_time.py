@@ -19,7 +19,7 @@ from churnmodel.data.tables import Tables, day_end
 from churnmodel.features import build_features, profile_features
 from churnmodel.labels import churn_labels
 
-BUILDERS = ("rfm", "satisfaction", "service", "profile")
+BUILDERS = ("rfm", "satisfaction", "service", "profile", "engagement", "contact")
 POP = pd.Index(range(1, 10))  # customer 9 never has events
 NAN = float("nan")
 # Each build_features call opens three DuckDB connections (~0.1 s), so the feature properties
@@ -53,6 +53,12 @@ def tk_row(day):  # (customer, day, minute, minutes to resolve or None, is_compl
     return st.tuples(IDS, day, MINUTE, RESOLUTION, st.booleans())
 
 
+def ev_row(day):  # (customer, day, minute, event type, value)
+    return st.tuples(IDS, day, MINUTE, st.sampled_from(["login", "session", "page_view",
+                                                        "email_open", "push"]),
+                     st.sampled_from([NAN, 0.0, 3.5, 12.0]))
+
+
 def cu_rows(signup_days):  # (customer, signup day, region, tier, churned day or None)
     return st.tuples(*[st.tuples(st.just(i), signup_days,
                                  st.sampled_from(["north", "south", "east"]),
@@ -63,7 +69,7 @@ def cu_rows(signup_days):  # (customer, signup day, region, tier, churned day or
 
 @st.composite
 def histories(draw):
-    """Rows of the four tables: a non-empty past and some future for each event table."""
+    """Rows of the five tables: a non-empty past and some future for each event table."""
     fb = draw(st.lists(fb_row(PAST), min_size=1, max_size=12)) + draw(
         st.lists(fb_row(FUTURE), max_size=6))
     # one answer per customer and moment, so 'the last answer' is well defined
@@ -76,6 +82,8 @@ def histories(draw):
         "tk": draw(st.lists(tk_row(PAST), min_size=1, max_size=10))
         + draw(st.lists(tk_row(FUTURE), max_size=6)),
         "cu": draw(cu_rows(st.integers(-400, 30))),  # some sign up after the cutoff
+        "ev": draw(st.lists(ev_row(PAST), min_size=1, max_size=20))
+        + draw(st.lists(ev_row(FUTURE), max_size=12)),
     }
 
 
@@ -103,7 +111,10 @@ def make_tables(h: dict) -> Tables:
                        "region": [r[2] for r in h["cu"]], "loyalty_tier": [r[3] for r in h["cu"]],
                        "churned_ts": [pd.NaT if r[4] is None else _at(c, r[4], 720)
                                       for r in h["cu"]]})
-    frames = {"transactions": tx, "feedback": fb, "tickets": tk, "customers": cu}
+    ev = pd.DataFrame({"customer_id": [r[0] for r in h["ev"]],
+                       "ts": [_at(c, r[1], r[2]) for r in h["ev"]],
+                       "event_type": [r[3] for r in h["ev"]], "value": [r[4] for r in h["ev"]]})
+    frames = {"transactions": tx, "feedback": fb, "tickets": tk, "customers": cu, "events": ev}
     tk["resolved_ts"] = pd.to_datetime(tk["resolved_ts"])  # all-NaT stays datetime
     return tables_from_frames(frames)
 
@@ -150,6 +161,8 @@ def change_the_future(data, h: dict) -> dict:
                  st.lists(fb_row(FUTURE), max_size=4))
     tk = _choose(data, h["tk"], _resolved_after_cutoff_day, _future_ticket_change,
                  st.lists(tk_row(FUTURE), max_size=4), can_delete=future)
+    ev = _choose(data, h["ev"], future, lambda r: ev_row(FUTURE),
+                 st.lists(ev_row(FUTURE), max_size=6))
     cu = []
     for cust, signup, region, tier, churned in h["cu"]:
         if signup >= 1:  # a signup after the cutoff may move to another later day
@@ -157,7 +170,7 @@ def change_the_future(data, h: dict) -> dict:
         if churned is None or churned >= 1:  # a later (or no) cancellation may change
             churned = data.draw(st.one_of(st.none(), FUTURE))
         cu.append((cust, signup, region, tier, churned))
-    return {**h, "tx": tx, "fb": fb, "tk": tk, "cu": cu}
+    return {**h, "tx": tx, "fb": fb, "tk": tk, "cu": cu, "ev": ev}
 
 
 @FEATURE_SETTINGS

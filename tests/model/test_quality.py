@@ -14,20 +14,44 @@ def test_champion_is_lightgbm_chosen_on_validation(default_training):
     assert r.champion == best == "lightgbm"
 
 
-@pytest.mark.xfail(reason="target of issue 2, not met yet: the gap is 0.031-0.035 on the default "
-                   "data, mostly one- and two-purchase customers whose true purchase rate only "
-                   "the oracle knows", strict=False)
-def test_test_auc_is_within_three_points_of_the_oracle(default_training):
+def test_with_events_the_champion_is_within_0015_roc_auc_of_the_oracle(default_training):
+    """Issue 13: with the engagement log, the champion sees who is still alive (the aim is
+    0.01; issue 2 measured 0.032 without it)."""
     r = default_training
     assert r.oracle_metrics is not None, "the oracle must be reported on synthetic data"
     model_auc = r.test_metrics["lightgbm"]["roc_auc"]
-    assert r.oracle_metrics["roc_auc"] - model_auc <= 0.03, (model_auc, r.oracle_metrics)
+    assert r.oracle_metrics["roc_auc"] - model_auc <= 0.015, (model_auc, r.oracle_metrics)
 
 
-def test_test_auc_stays_within_four_points_of_the_oracle(default_training):
-    """Regression guard while the 0.03 target above is open."""
-    r = default_training
-    assert r.oracle_metrics["roc_auc"] - r.test_metrics["lightgbm"]["roc_auc"] <= 0.04
+def gap_closed(r) -> float:
+    """How far the champion got from the best baseline towards the oracle (test ROC AUC)."""
+    best = max(r.test_metrics[b]["roc_auc"] for b in BASELINES)
+    return (r.test_metrics[r.champion]["roc_auc"] - best) / (r.oracle_metrics["roc_auc"] - best)
+
+
+@pytest.mark.xfail(reason="issue 13 target not met yet: 0.427 of the way at seed 42 (0.42 before "
+                   "the sign-of-life features); the guard below holds today's level",
+                   strict=False)
+def test_without_events_the_champion_closes_45_percent_from_the_best_baseline_to_the_oracle(
+        default_no_events_training):
+    """Purchase logs alone cannot tell who left quietly: the bar is the share of the way from
+    the best baseline to the oracle (42 % before the sign-of-life features)."""
+    r = default_no_events_training
+    assert r.champion == "lightgbm"
+    assert gap_closed(r) >= 0.45, (gap_closed(r), r.test_metrics, r.oracle_metrics)
+
+
+def test_without_events_the_champion_closes_at_least_42_percent_of_the_way(
+        default_no_events_training):
+    """Regression guard while the 45 % target above is open (0.427 measured at seed 42)."""
+    assert gap_closed(default_no_events_training) >= 0.42
+
+
+def test_events_change_no_label_and_no_oracle(default_training, default_no_events_training):
+    """Both worlds are the same customers: the engagement log is the only difference."""
+    a, b = default_training, default_no_events_training
+    assert a.oracle_metrics == b.oracle_metrics
+    assert a.test_predictions["churned"].tolist() == b.test_predictions["churned"].tolist()
 
 
 @pytest.mark.parametrize("baseline", BASELINES)

@@ -32,7 +32,8 @@ def test_defaults_train_on_the_embedded_synthetic_data():
     assert cfg.labels.horizon_days == 90 and cfg.labels.activity_lookback_days == 365
     assert cfg.training.n_cutoffs == 15 and cfg.training.embargo is True
     assert cfg.training.as_of is None and cfg.training.max_customers_per_cutoff is None
-    assert cfg.features.builders == ("rfm", "satisfaction", "service", "profile")
+    assert cfg.features.builders == ("rfm", "satisfaction", "service", "profile", "engagement",
+                                     "contact")
     assert cfg.model.calibration == "sigmoid"
 
 

@@ -17,6 +17,7 @@ from churnmodel.data.tables import Tables
 from churnmodel.errors import ConfigError, DataError
 from churnmodel.features import (
     build_features,
+    contact_features,
     nps_group,
     profile_features,
     rfm_features,
@@ -262,7 +263,9 @@ def test_build_features_skips_builders_whose_table_is_absent():
     t = Tables(_tx())
     pop = pd.Index([1, 2])
     f = build_features(t, CUTOFF, pop)
-    pd.testing.assert_frame_equal(f, rfm_features(t, CUTOFF, pop))
+    # rfm and the signs of life (contact needs only transactions); no other family
+    expected = pd.concat([rfm_features(t, CUTOFF, pop), contact_features(t, CUTOFF, pop)], axis=1)
+    pd.testing.assert_frame_equal(f, expected)
 
 
 def test_build_features_puts_families_side_by_side_in_population_order():

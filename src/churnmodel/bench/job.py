@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-TABLES = ("transactions", "feedback", "tickets", "customers")
+TABLES = ("transactions", "feedback", "tickets", "customers", "events")
 
 
 @dataclass(frozen=True)

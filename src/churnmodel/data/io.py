@@ -409,12 +409,30 @@ def _check_rules(name: str, df: pd.DataFrame) -> None:
                 raise DataError(name, "resolved_ts", "is earlier than opened_ts",
                                 "check the two columns are not swapped; fix those rows",
                                 n_rows=int(bad.sum()), example=str(df.loc[bad, "resolved_ts"].iloc[0]))
+    if name == "events":
+        _check_events(df)
     if name == "customers":
         dup = df["customer_id"].duplicated()
         if dup.any():
             raise DataError(name, "customer_id", "has duplicate customer ids (one row per "
                             "customer expected)", "deduplicate the customers table",
                             n_rows=int(dup.sum()), example=df.loc[dup, "customer_id"].iloc[0])
+
+
+def _check_events(df: pd.DataFrame) -> None:
+    """An event needs a type; its value (minutes, pages...) is a non-negative measure."""
+    empty = df["event_type"].isna()
+    if empty.any():
+        raise DataError("events", "event_type", "has empty event types",
+                        "fill them (e.g. \"unknown\") or drop those rows",
+                        n_rows=int(empty.sum()))
+    if "value" in df.columns:
+        neg = df["value"] < 0
+        if neg.any():
+            raise DataError("events", "value", "has negative values (an event's value is a "
+                            "duration or count such as session minutes)",
+                            "fix or drop those rows, or leave [data.events] value unmapped",
+                            n_rows=int(neg.sum()), example=float(df.loc[neg, "value"].iloc[0]))
 
 
 def canonical_ids(s: pd.Series) -> pd.Series:
@@ -489,7 +507,7 @@ def join_warnings(tables: Tables) -> list[str]:
         checks.append(("transactions", tables.transactions,
                        pd.Index(tables.customers["customer_id"].unique()),
                        "a row of the customers table"))
-    out = []
+    out = _event_id_notes(tables, known)
     for name, df, ids, what in checks:
         hit = df["customer_id"].isin(ids)
         share = float(hit.mean()) if len(df) else 1.0
@@ -502,6 +520,31 @@ def join_warnings(tables: Tables) -> list[str]:
                        f"id {str(example)!r}: their features will be mostly missing; check that "
                        "customer_id holds the same ids in both tables")
     return out
+
+
+def _event_id_notes(tables: Tables, known: pd.Index) -> list[str]:
+    """Events of ids no other table knows are allowed (a log keeps visitors who never
+    bought): they are counted here, and no feature ever sees them (features are built for
+    the customers active at a cutoff, who all have transactions)."""
+    ev = tables.events
+    if ev is None or len(ev) == 0:
+        return []
+    if tables.feedback is not None:
+        known = known.union(pd.Index(tables.feedback["customer_id"].unique()))
+    if tables.tickets is not None:
+        known = known.union(pd.Index(tables.tickets["customer_id"].unique()))
+    unknown = ~ev["customer_id"].isin(known)
+    n = int(unknown.sum())
+    if n == 0:
+        return []
+    ids = int(ev.loc[unknown, "customer_id"].nunique())
+    line = (f"note: {n:,} of {len(ev):,} events rows ({n / len(ev):.0%}, {ids:,} ids) belong to "
+            "ids found in no other table; they are kept but no customer's features use them")
+    if n / len(ev) > 1 - JOIN_WARN_SHARE:
+        line += (f", e.g. events id {str(ev.loc[unknown, 'customer_id'].iloc[0])!r} vs "
+                 f"transactions id {str(tables.transactions['customer_id'].iloc[0])!r}: check "
+                 "that customer_id holds the same ids in both tables")
+    return [line]
 
 
 def tables_from_frames(

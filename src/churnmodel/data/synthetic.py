@@ -15,7 +15,10 @@ logs have and the modelling problem is not trivial:
 * a hidden churn process: each day an alive customer leaves with a hazard that rises
   with low satisfaction, an open ticket, recent complaints and a paid-social acquisition,
   and falls with tenure, tier and purchase rate. Churned customers stop buying; nobody
-  tells the business (non-contractual churn).
+  tells the business (non-contractual churn);
+* an *engagement log* (logins, app sessions, page views, email opens) driven by the same
+  hidden state: see :data:`EVENT_KNOBS`. It is drawn from its own random stream, so turning
+  it off (``events="none"``) leaves the other tables byte-identical.
 
 Because the latent state is known, the generator also writes the **oracle**: for every
 customer active at each month start, the probability of *no purchase in the next
@@ -59,6 +62,39 @@ KNOBS = {
     "channel_rate": 2.0,  # scale of the acquisition channel's effect on purchase rate
 }
 
+# The engagement log. Chosen to look like a retail app's event export, not to give the
+# hidden state away:
+# * while alive, a customer "visits" (a session, a page view or a login) at a rate that
+#   follows their current purchase rate (daily users and monthly ones), falls when they are
+#   dissatisfied and rises as their next purchase draws near (browsing before buying):
+#   about one visit per 2-3 days on average, a median app session of 6 minutes (``value``);
+# * some customers go quiet for weeks while alive (holidays, a competitor's trial): 15 %
+#   have silent spells, starting about twice a year and lasting three weeks on average;
+# * marketing emails go out twice a week to everyone who ever bought; alive customers open
+#   a personal share of them (median 15 %); after leaving, opens fall to a fifth and fade
+#   out over about two months (mail clients that pre-fetch images, curiosity), so a dead
+#   customer is not simply one with no events;
+# * event types: "session" (app), "page_view" (web), "login", "email_open".
+# The log is about 17 rows per transaction (6.7M events for 20,000 customers over three
+# years). Measured on the default data (seed 42): with these knobs the champion is 0.008 ROC
+# AUC below the oracle; with 0.2 visits a day, no intent and a looser link to the purchase
+# rate it stayed 0.020-0.023 below; 0.4 visits without intent, 0.016.
+EVENT_TYPES = np.array(["session", "page_view", "login", "email_open"])
+EVENT_KNOBS = {
+    "visits_per_day": 0.4,  # mean visits per alive, engaged day (times the scenario's scale)
+    "rate_link": 1.0,  # elasticity of the visit rate to the current purchase rate
+    "visit_sd": 0.2,  # sd of each customer's log visit propensity beyond the purchase rate
+    "unhappy": 1.0,  # log visit-rate slope in (negative) satisfaction
+    "quiet_share": 0.15,  # share of customers who have silent spells while alive
+    "quiet_per_day": 1 / 180,  # chance a prone customer starts a silent spell on a day
+    "quiet_days": 21,  # mean length of a silent spell
+    "email_open_median": 0.15,  # median share of marketing emails an alive customer opens
+    "dead_open_share": 0.2,  # ... after leaving, at first, as a share of their alive rate
+    "dead_open_fade": 60.0,  # ... fading with this time constant (days)
+    "session_minutes": 6.0,  # median app session length
+    "intent": 2.0,  # up to 1 + intent times the visits as the next purchase draws near
+}
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -87,28 +123,29 @@ class Scenario:
     early_days: float = 30.0  # ... decaying with this time constant in days
     season_amp: float = 0.15  # yearly swell of demand (peak in late June)
     xmas: float = 0.6  # pre-Christmas demand boost
-    tables: tuple[str, ...] = ("transactions", "feedback", "tickets", "customers")
+    tables: tuple[str, ...] = ("transactions", "feedback", "tickets", "customers", "events")
     explicit_churn: bool = False  # cancellations are recorded as customers.churned_ts
+    event_scale: float = 1.0  # visits per day relative to EVENT_KNOBS["visits_per_day"]
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("default", "a retailer over three years: customers arriving throughout, CSAT/NPS "
-             "feedback, support tickets and a customer table"),
-    # Like the public CD-retailer logs: one acquisition quarter, 18 months, transactions only,
+             "feedback, support tickets, a customer table and an engagement log"),
+    # Like the public CD-retailer logs (plus an event log): one acquisition quarter, 18 months,
     # small orders, most customers never come back (the early hazard), repeaters buying
     # every two months or so with very uneven rates.
-    Scenario("single-cohort", "one acquisition quarter, 18 months of transactions only, "
-             "small orders (10-40), 55-60% one-time buyers",
+    Scenario("single-cohort", "one acquisition quarter, 18 months of transactions and an "
+             "event log, small orders (10-40), 55-60% one-time buyers",
              months=18, cohort_days=91, rate_mean=1 / 80, rate_shape=0.7, gap_shape=1.5,
              spend_median=20.0, spend_sd=0.3, order_sd=0.25, order_range=(10.0, 40.0),
              hazard_base=-7.0, early_hazard=5.35, early_days=14.0, season_amp=0.1, xmas=0.3,
-             tables=("transactions",)),
+             tables=("transactions", "events")),
     # A seasonal business (garden, outdoor, school supplies): purchases every 2-4 months with
     # strong seasons, transactions and a customer table.
-    Scenario("sparse", "purchases every 2-4 months with strong seasons, transactions and a "
-             "customer table", months=30, rate_mean=1 / 100, rate_shape=3.0, gap_shape=6.0,
+    Scenario("sparse", "purchases every 2-4 months with strong seasons, transactions, a "
+             "customer table and an event log", months=30, rate_mean=1 / 100, rate_shape=3.0, gap_shape=6.0,
              spend_median=60.0, hazard_base=-7.6, season_amp=0.45, xmas=0.2,
-             tables=("transactions", "customers")),
+             tables=("transactions", "customers", "events"), event_scale=0.6),
     # A subscription box: monthly renewals, cancellations recorded with their date.
     Scenario("subscription", "monthly renewals over two years with recorded cancellations "
              "(customers.churned_ts), feedback and tickets", months=24, rate_mean=1 / 30,
@@ -138,6 +175,7 @@ class SyntheticData:
     customers: pd.DataFrame | None
     oracle: pd.DataFrame
     meta: dict
+    events: pd.DataFrame | None = None
 
 
 def _season(days: np.ndarray, start: pd.Timestamp, amp: float = 0.15, xmas_boost: float = 0.6
@@ -161,12 +199,14 @@ def generate(
     horizon_days: int = 90,
     activity_lookback_days: int = 365,
     scenario: str = "default",
+    events: str = "default",
 ) -> SyntheticData:
     """Simulate ``customers`` customers of a :data:`SCENARIOS` business up to ``end``.
 
     The history lasts the scenario's ``months`` unless ``years`` is given. Returns the
     tables the scenario keeps, in the contract's canonical columns, and the oracle table
-    ``(customer_id, cutoff, p_churn)`` for every month start.
+    ``(customer_id, cutoff, p_churn)`` for every month start. ``events="none"`` leaves out
+    the engagement log (the other tables and the oracle are the same either way).
 
     >>> d = generate(customers=300, seed=1)
     >>> sorted(d.customers.columns)
@@ -176,6 +216,8 @@ def generate(
     """
     if customers < 10:
         raise ValueError("customers must be at least 10")
+    if events not in EVENT_MODES:
+        raise ValueError(f"events must be one of {', '.join(EVENT_MODES)}, not {events!r}")
     sc = get_scenario(scenario)
     months = 12 * years if years is not None else sc.months
     rng = np.random.default_rng(seed)
@@ -249,6 +291,9 @@ def generate(
         age = day - arrive[idx]
         return lam0[idx] * np.exp(drift[idx] * age + 0.4 * np.minimum(s[idx], 0))
 
+    log = (_EventLog(n, seed, sc.event_scale, fav_chan)
+           if events != "none" and "events" in sc.tables else None)
+
     for d in range(n_days):
         alive = (arrive <= d) & (dead_day < 0)
         idx = np.flatnonzero(alive)
@@ -314,6 +359,10 @@ def generate(
         fb_d.append(np.full(len(nps_c), d))
         fb_csat.append(np.full(len(nps_c), np.nan))
         fb_nps.append(np.clip(np.round(7.2 + 1.8 * s[nps_c] + rng.normal(0, 1.2, len(nps_c))), 0, 10))
+
+        if log is not None:  # the engagement log of the day, from its own random stream
+            log.day(d, idx, rate(idx, d) * season[d], s[idx], arrive, dead_day,
+                    clock[idx] / threshold[idx])
 
         # satisfaction reverts to the customer's baseline; weekly random drift
         s[idx] += 0.01 * (s0[idx] - s[idx])
@@ -391,6 +440,7 @@ def generate(
         gone = dead_day >= 0
         customers_df["churned_ts"] = pd.Series(
             start + pd.to_timedelta(np.where(gone, dead_day, 0), unit="D")).where(gone)
+    events_df = log.frame(ids, start) if log is not None else None
     oracle = pd.concat(oracle_parts, ignore_index=True)
     oracle["customer_id"] = ids[oracle.pop("idx").to_numpy()]
     oracle = oracle[["customer_id", "cutoff", "p_churn"]]
@@ -398,10 +448,97 @@ def generate(
         "customers": customers, "seed": seed, "end": str(end_ts.date()),
         "start": str(start.date()), "months": months, "scenario": sc.name,
         "horizon_days": horizon_days, "activity_lookback_days": activity_lookback_days,
+        "events": "none" if events_df is None else events,
     }
-    kept = {"feedback": feedback, "tickets": tickets, "customers": customers_df}
+    kept = {"feedback": feedback, "tickets": tickets, "customers": customers_df,
+            "events": events_df}
     kept = {k: (v if k in sc.tables else None) for k, v in kept.items()}
     return SyntheticData(transactions, oracle=oracle, meta=meta, **kept)
+
+
+EVENT_MODES = ("default", "none")
+
+
+class _EventLog:
+    """The engagement log, simulated day by day beside the purchases (see :data:`EVENT_KNOBS`).
+
+    It reads the hidden state (alive or not, current purchase rate, satisfaction) and
+    never changes it, and draws from its own child seed: the other tables do not depend on
+    whether it runs.
+    """
+
+    def __init__(self, n: int, seed: int, scale: float, fav_chan: np.ndarray) -> None:
+        k = EVENT_KNOBS
+        self.rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+        rng = self.rng
+        # visits per day per unit of purchase rate**rate_link, with a personal factor whose
+        # mean is 1, so the average alive customer visits about visits_per_day times a day
+        self.propensity = (k["visits_per_day"] * scale / 0.037 ** k["rate_link"]
+                           * np.exp(rng.normal(-k["visit_sd"] ** 2 / 2, k["visit_sd"], n)))
+        self.quiet_prone = rng.random(n) < k["quiet_share"]
+        self.quiet_until = np.full(n, -1)
+        self.segment = rng.integers(0, 7, n)
+        self.open_share = np.clip(np.exp(rng.normal(np.log(k["email_open_median"]), 0.7, n)),
+                                  0, 0.9)
+        # app users mostly hold sessions, web users view pages; everyone logs in sometimes
+        app = fav_chan == int(np.flatnonzero(SALES_CHANNELS == "app")[0])
+        p_session = np.clip(np.where(app, 0.75, 0.3) + rng.normal(0, 0.1, n), 0.05, 0.95)
+        self.p_type = np.stack([p_session, 0.75 * (1 - p_session), 0.25 * (1 - p_session)], 1)
+        self.c: list[np.ndarray] = []
+        self.d: list[np.ndarray] = []
+        self.t: list[np.ndarray] = []
+
+    def day(self, d: int, idx: np.ndarray, purchase_rate: np.ndarray, sat: np.ndarray,
+            arrive: np.ndarray, dead_day: np.ndarray, progress: np.ndarray) -> None:
+        """Draw day ``d``'s events: ``idx`` are the customers alive today, ``progress`` how
+        far each is on the way to their next purchase (0 just after one, 1 at it)."""
+        k, rng = EVENT_KNOBS, self.rng
+        # silent spells of the prone
+        start = self.quiet_prone[idx] & (self.quiet_until[idx] < d)
+        start &= rng.random(len(idx)) < k["quiet_per_day"]
+        begin = idx[start]
+        self.quiet_until[begin] = d + rng.geometric(1 / k["quiet_days"], len(begin))
+        up = self.quiet_until[idx] < d
+        awake = idx[up]
+        mu = (self.propensity[awake] * purchase_rate[up] ** k["rate_link"]
+              * np.exp(k["unhappy"] * np.minimum(sat[up], 0))
+              * (1 + k["intent"] * np.clip(progress[up], 0, 1) ** 2))
+        visits = rng.poisson(mu)
+        who = np.repeat(awake, visits)
+        u = rng.random(len(who))
+        cum = np.cumsum(self.p_type[who], axis=1)
+        kind = (u[:, None] > cum).sum(axis=1)  # 0 session, 1 page view, 2 login
+        self.c.append(who)
+        self.d.append(np.full(len(who), d))
+        self.t.append(kind.astype(np.int8))
+        # marketing emails twice a week to everyone who ever bought, each list segment on
+        # its own weekdays (so a cutoff's weekday does not decide who opened one lately)
+        sent = np.flatnonzero((arrive <= d) & np.isin((d + self.segment) % 7, (1, 4)))
+        if len(sent):
+            p = self.open_share[sent].copy()
+            gone = dead_day[sent] >= 0
+            since = d - dead_day[sent][gone]
+            p[gone] *= k["dead_open_share"] * np.exp(-since / k["dead_open_fade"])
+            opened = sent[rng.random(len(sent)) < p]
+            self.c.append(opened)
+            self.d.append(np.full(len(opened), d))
+            self.t.append(np.full(len(opened), 3, dtype=np.int8))
+
+    def frame(self, ids: np.ndarray, start: pd.Timestamp) -> pd.DataFrame:
+        """The log as a table in the contract's columns, in time order."""
+        rng = self.rng
+        c, d, t = np.concatenate(self.c), np.concatenate(self.d), np.concatenate(self.t)
+        seconds = rng.integers(6 * 3600, 24 * 3600, len(c))
+        order = np.lexsort((seconds, d))
+        minutes = np.round(np.exp(rng.normal(np.log(EVENT_KNOBS["session_minutes"]), 0.8,
+                                             len(c))), 1)
+        value = np.where(t == 0, minutes, np.nan)
+        return pd.DataFrame({
+            "customer_id": ids[c],
+            "ts": start + pd.to_timedelta(d * 86400 + seconds, unit="s"),
+            "event_type": pd.Categorical.from_codes(t, EVENT_TYPES),
+            "value": value,
+        }).iloc[order].reset_index(drop=True)
 
 
 def _oracle_at(d, month_start, arrive, dead_day, last_buy, clock, k_gap, hazard, rate, drift,
@@ -444,7 +581,7 @@ def write_synthetic(directory: str | Path, data: SyntheticData) -> list[Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in ("transactions", "feedback", "tickets", "customers", "oracle"):
+    for name in ("transactions", "feedback", "tickets", "customers", "events", "oracle"):
         path = directory / f"{name}.parquet"
         if getattr(data, name) is None:  # a table this scenario's business does not keep
             path.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ class Tables:
     feedback: pd.DataFrame | None = None
     tickets: pd.DataFrame | None = None
     customers: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
 
     def names(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
@@ -37,6 +38,8 @@ class Tables:
             stamps.append(self.feedback["ts"].max())
         if self.tickets is not None and len(self.tickets):
             stamps.append(self.tickets["opened_ts"].max())
+        if self.events is not None and len(self.events):
+            stamps.append(self.events["ts"].max())
         return max(s for s in stamps if pd.notna(s))
 
     def until(self, as_of: pd.Timestamp) -> Tables:
@@ -69,7 +72,8 @@ class Tables:
                 cu = cu[~(cu["signup_ts"] >= end)]
             if "churned_ts" in cu.columns and (cu["churned_ts"] >= end).any():
                 cu = cu.assign(churned_ts=cu["churned_ts"].where(cu["churned_ts"] < end))
-        return Tables(transactions=tx, feedback=fb, tickets=tk, customers=cu)
+        ev = _before(self.events, "ts", end) if self.events is not None else None
+        return Tables(transactions=tx, feedback=fb, tickets=tk, customers=cu, events=ev)
 
 
 def _before(df: pd.DataFrame, column: str, end: pd.Timestamp) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from churnmodel.errors import ConfigError, nearest
 
 log = logging.getLogger(__name__)
 
-Builder = Callable[[Tables, pd.Timestamp, pd.Index], pd.DataFrame]
+Builder = Callable[..., pd.DataFrame]  # (tables, cutoff, customers[, params]) -> DataFrame
 
 
 @dataclass(frozen=True)
@@ -33,30 +33,60 @@ class FeatureFamily:
     build: Builder
     needs: tuple[str, ...]  # tables that must be present
     doc: str
+    # A family whose columns depend on the data (the event types of ``engagement``) learns
+    # them once at training: ``learn(tables)`` returns the builder name with them fixed,
+    # ``"name:params"``, which the model keeps; ``build`` then gets ``params=...``.
+    learn: Callable[[Tables], str] | None = None
 
 
 REGISTRY: dict[str, FeatureFamily] = {}
 
 
-def register(name: str, needs: tuple[str, ...]) -> Callable[[Builder], Builder]:
+def register(name: str, needs: tuple[str, ...],
+             learn: Callable[[Tables], str] | None = None) -> Callable[[Builder], Builder]:
     """Register a builder under ``name``; ``needs`` lists the tables it reads."""
 
     def deco(fn: Builder) -> Builder:
-        REGISTRY[name] = FeatureFamily(name, fn, needs, (fn.__doc__ or "").strip().split("\n")[0])
+        REGISTRY[name] = FeatureFamily(name, fn, needs, (fn.__doc__ or "").strip().split("\n")[0],
+                                       learn)
         return fn
 
     return deco
 
 
+def family_of(name: str) -> FeatureFamily:
+    """The family of builder ``name`` (``"engagement:login,session"`` -> ``engagement``)."""
+    base = name.partition(":")[0]
+    if base not in REGISTRY:
+        raise ConfigError(f"unknown feature builder '{name}'.{nearest(base, REGISTRY)} "
+                          f"Known builders: {', '.join(REGISTRY)}.")
+    return REGISTRY[base]
+
+
+def _builder(name: str) -> Builder:
+    fam = family_of(name)
+    _, colon, params = name.partition(":")
+    if not colon:
+        return fam.build
+    return lambda tables, cutoff, customers: fam.build(tables, cutoff, customers, params=params)
+
+
 def available_builders(tables: Tables, names: Sequence[str]) -> list[str]:
     """The requested builders whose tables are present (unknown names are an error)."""
+    return [n for n in names if all(tables.has(t) for t in family_of(n).needs)]
+
+
+def fix_builders(tables: Tables, names: Sequence[str]) -> list[str]:
+    """``names`` with what each family learns from ``tables`` fixed in its name, so that
+    every cutoff, and later scoring, builds the same columns (training calls this once).
+
+    >>> fix_builders(Tables(pd.DataFrame({"customer_id": [1]})), ["rfm"])
+    ['rfm']
+    """
     out = []
-    for name in names:
-        if name not in REGISTRY:
-            raise ConfigError(f"unknown feature builder '{name}'.{nearest(name, REGISTRY)} "
-                              f"Known builders: {', '.join(REGISTRY)}.")
-        if all(tables.has(t) for t in REGISTRY[name].needs):
-            out.append(name)
+    for n in names:
+        fam = family_of(n)
+        out.append(fam.learn(tables) if fam.learn is not None and ":" not in n else n)
     return out
 
 
@@ -68,7 +98,7 @@ def check_builders(tables: Tables, names: Sequence[str]) -> list[str]:
     """
     out = available_builders(tables, names)
     if names and not out:
-        lacking = "; ".join(f"{n} needs {' and '.join(REGISTRY[n].needs)}" for n in names)
+        lacking = "; ".join(f"{n} needs {' and '.join(family_of(n).needs)}" for n in names)
         raise ConfigError(f"[features] builders ({', '.join(names)}) build nothing from the "
                           f"tables given ({', '.join(tables.names())}): {lacking}. Add \"rfm\" "
                           "to builders, or configure the tables they need.")
@@ -79,7 +109,8 @@ def build_features(
     tables: Tables,
     cutoff: pd.Timestamp | str,
     customers: pd.Index,
-    builders: Sequence[str] = ("rfm", "satisfaction", "service", "profile"),
+    builders: Sequence[str] = ("rfm", "satisfaction", "service", "profile", "engagement",
+                               "contact"),
 ) -> pd.DataFrame:
     """All requested feature families at ``cutoff`` for ``customers``, side by side.
 
@@ -87,7 +118,7 @@ def build_features(
     ran is visible in the columns); unknown builder names raise :class:`ConfigError`.
     """
     cutoff = pd.Timestamp(cutoff).normalize()
-    frames = [REGISTRY[n].build(tables, cutoff, customers) for n in
+    frames = [_builder(n)(tables, cutoff, customers) for n in
               available_builders(tables, builders)]
     if not frames:
         return pd.DataFrame(index=customers)

@@ -129,6 +129,36 @@ CATALOG: tuple[Entry, ...] = (
     Entry("loyalty_tier", "profile", "loyalty tier", "Loyalty tier from the customers table."),
     Entry("region", "profile", "region", "Region from the customers table."),
     Entry("channel", "profile", "acquisition channel", "Channel from the customers table."),
+    # --- engagement (event log) and signs of life (features/engagement.py) ------------------
+    Entry(r"events_(?P<w>\d+)d", "engagement", "logged events in the last {w} days",
+          "Event rows (logins, sessions, page views, email opens...) in the window; 0 when none."),
+    Entry(r"event_days_(?P<w>\d+)d", "engagement", "active days in the last {w} days",
+          "Distinct days with any event in the window; 0 when none."),
+    Entry("days_since_event", "engagement", "days since the last logged event",
+          "Whole days since the latest event of any type."),
+    Entry("event_gap_days", "engagement", "usual gap between active days (days)",
+          "Span of the active days of the last 365 days / (their number - 1); missing with "
+          "fewer than two."),
+    Entry("event_trend_30d", "engagement", "events in the last 30 days vs the 60 before",
+          "(events in the last 30 days + 1) / (events 30-90 days ago / 2 + 1)."),
+    Entry("event_days_after_purchase", "engagement", "active days since the last purchase",
+          "Distinct days with any event after the last purchase day."),
+    Entry("event_value_30d", "engagement", "event value in the last 30 days (e.g. minutes)",
+          "Sum of the events' value column (e.g. session minutes) in the last 30 days."),
+    Entry(r"events_(?P<t>[a-z0-9_]+)_(?P<w>\d+)d", "engagement", "{t} events in the last {w} days",
+          "Events of this type (a type learned at training) in the window; 0 when none."),
+    Entry(r"days_since_event_(?P<t>[a-z0-9_]+)", "engagement", "days since the last {t} event",
+          "Whole days since the latest event of this type."),
+    Entry(r"event_gap_days_(?P<t>[a-z0-9_]+)", "engagement", "usual gap between {t} events (days)",
+          "Span of the days with this type in the last 365 days / (their number - 1)."),
+    Entry("days_since_contact", "engagement", "days since the last contact of any kind",
+          "Whole days since the latest purchase or refund, survey answer, ticket or event.",
+          "state"),
+    Entry("contact_after_purchase_days", "engagement", "days seen after the last purchase",
+          "Days from the last purchase day to the latest contact day (0 when none since).",
+          "state"),
+    Entry("days_since_nps", "engagement", "days since the last NPS answer",
+          "Whole days since the latest NPS answer.", "state"),
 )
 
 
@@ -589,10 +619,100 @@ def _generic(f: str, v: float, row: Row, direction: str) -> str:
     return f"{_cap(label(f))} is {_fmt(v)}, {effect}"
 
 
+# How an event type reads in a sentence (others: the slug with spaces).
+EVENT_WORDS = {"session": ("app session", "app sessions"), "page_view": ("page view", "page views"),
+               "email_open": ("email opened", "emails opened"), "login": ("login", "logins")}
+
+
+def _event_word(t: str, n: float = 1) -> str:
+    one, many = EVENT_WORDS.get(t, (t.replace("_", " ") + " event", t.replace("_", " ") + " events"))
+    return one if n == 1 else many
+
+
+def _every(gap: float | None) -> str:
+    if not gap:
+        return ""
+    return " — usually every day" if gap < 1.5 else f" — usually every {_fmt(round(gap))} days"
+
+
+def _engagement(f: str, v: float, row: Row) -> str:
+    """Sentences of the event log and of the signs of life; other engagement features (the
+    days since feedback) keep their own template."""
+    e, groups = lookup(f)
+    t = groups.get("t")
+    if f == "days_since_event":
+        if v == 0:
+            return "Active today"
+        return f"No logged activity for {_fmt(v)} days{_every(_num(row.get('event_gap_days')))}"
+    if t is not None and f.startswith("days_since_event_"):
+        if v == 0:
+            return f"Last {_event_word(t)} today"
+        return f"No {_event_word(t)} for {_fmt(v)} days{_every(_num(row.get(f'event_gap_days_{t}')))}"
+    if t is not None and f.startswith("events_"):
+        w = groups["w"]
+        what = _event_word(t, v)
+        return f"No {what} in the last {w} days" if v == 0 else \
+            f"{'Only ' if v <= 2 else ''}{_fmt(v)} {what} in the last {w} days"
+    if "w" in groups and (f.startswith("events_") or f.startswith("event_days_")):
+        noun = "logged event" if f.startswith("events_") else "active day"
+        what = noun + ("s" if v != 1 else "")
+        return f"No {what} in the last {groups['w']} days" if v == 0 else \
+            f"{'Only ' if v <= 2 else ''}{_fmt(v)} {what} in the last {groups['w']} days"
+    if f == "event_trend_30d":
+        if v < 1:
+            return (f"Less active: {round((1 - v) * 100)}% fewer events in the last 30 days than "
+                    "in the 60 before")
+        return f"Events in the last 30 days vs the 60 before: {v:.1f}×"
+    if f == "event_days_after_purchase":
+        return "No activity since the last purchase" if v == 0 else \
+            f"Active on {_fmt(v)} {'day' if v == 1 else 'days'} since the last purchase"
+    if f == "days_since_contact":
+        if v == 0:
+            return "Last contact today"
+        return f"No contact of any kind (purchase, survey, ticket, app) for {_fmt(v)} days"
+    if f == "contact_after_purchase_days":
+        return "Not heard from since the last purchase" if v == 0 else \
+            f"Last heard from {_fmt(v)} days after the last purchase"
+    if f == "days_since_nps":
+        return f"No NPS answer for {_fmt(v)} days"
+    if e is not None and e.pattern.startswith("event_gap_days"):
+        return f"{_cap(label(f))} is {_fmt(v)}"
+    return _days_since(f, v, row, "up")
+
+
+def _engagement_any(f: str, v: float, row: Row, direction: str = "up") -> str:
+    """The days since feedback follow the push (a state); the event log's sentences say
+    what happened."""
+    if f == "days_since_feedback":
+        return _days_since(f, v, row, direction)
+    return _engagement(f, v, row)
+
+
+# What "no value" means for single features of a family whose other features mean
+# something else when missing.
+MISSING_FEATURE: dict[str, str] = {
+    "days_since_event": "No logged activity on record",
+    "event_gap_days": "Too few active days for a usual rhythm",
+    "days_since_nps": "No NPS answer on record",
+    "days_since_contact": "No contact on record",
+}
+
+
+def _missing_event(feature: str) -> str | None:
+    if feature in MISSING_FEATURE:
+        return MISSING_FEATURE[feature]
+    t = lookup(feature)[1].get("t")
+    if t is not None and feature.startswith("days_since_event_"):
+        return f"No {_event_word(t)} on record"
+    if t is not None and feature.startswith("event_gap_days_"):
+        return f"Too few days with a {_event_word(t)} for a usual rhythm"
+    return None
+
+
 TEMPLATES: dict[str, Template] = {
     "recency": _recency, "rhythm": _rhythm, "trend": _trend, "frequency": _frequency,
     "monetary": _money, "refunds": _refunds, "csat": _csat, "nps": _nps,
-    "engagement": _days_since, "tickets": _tickets, "resolution": _resolution,
+    "engagement": _engagement_any, "tickets": _tickets, "resolution": _resolution,
     "open_tickets": _open, "tenure": _tenure,
 }
 
@@ -768,6 +888,8 @@ def fact_and_sentence(feature: str, value: Any, row: Row | None = None,
     x = _num(value)
     if x is None:
         if _is_missing(value):
+            if (text := _missing_event(feature)) is not None:  # the event log's own absences
+                return f"{feature}:none", text
             if feature == "nps_group" and not _never_answered(row):
                 return "nps:none", MISSING["nps"]
             return _missing(feature, row, direction)

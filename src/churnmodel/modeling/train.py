@@ -22,7 +22,7 @@ from churnmodel.config import Config
 from churnmodel.data.tables import Tables
 from churnmodel.decisions import customer_state, policy, typical_gap
 from churnmodel.errors import DataError
-from churnmodel.features import available_builders
+from churnmodel.features import available_builders, fix_builders
 from churnmodel.modeling import ladder
 from churnmodel.modeling.calibration import Calibrator
 from churnmodel.modeling.candidates import make_candidate
@@ -150,7 +150,8 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     as_of = pd.Timestamp(tc.as_of) if tc.as_of else tables.max_event_ts()
     as_of = as_of.normalize()
     tables = tables.until(as_of)
-    builders = available_builders(tables, cfg.features.builders)
+    # what builders learn from the data (the event types of engagement) is fixed here, once
+    builders = fix_builders(tables, available_builders(tables, cfg.features.builders))
     first_tx = tables.transactions["ts"].min().normalize()
     split = ladder.plan(first_tx, as_of, H, tc.n_cutoffs, tc.cutoff_step_months, tc.embargo)
     labelled = ladder.labelled_cutoffs(first_tx, as_of, H, tc.n_cutoffs, tc.cutoff_step_months)
