@@ -45,6 +45,8 @@ BAD_ROWS = [7, 250, 4001, 6123]  # rows of the transactions table that get spoil
 # Cheap but real training: LightGBM with few trees, the fewest monthly cutoffs that leave
 # one training cutoff 90 days (the embargo) before validation, no MLflow run.
 BASE_CONFIG: dict[str, dict[str, Any]] = {
+    # the fixtures' models are trained in Python on the default project
+    "project": {"name": "default"},
     "data.transactions": {"path": "tx.csv"},
     "model": {"n_estimators": 50, "candidates": ["lightgbm"]},
     "training": {"n_cutoffs": 7},
@@ -534,7 +536,7 @@ def zero_cutoffs(p, tx, synth):
 def unknown_section(p, tx, synth):
     p.write("tx.csv", tx)
     p.config({"modle": {"n_estimators": 50}})
-    return expect("unknown key 'modle'", "Did you mean 'model'?", "Valid keys: data, labels")
+    return expect("unknown key 'modle'", "Did you mean 'model'?", "Valid keys: project, data, labels")
 
 
 @case
@@ -650,8 +652,10 @@ def test_scoring_without_the_tables_the_model_was_trained_on_lists_the_missing_f
     project.write("tx.csv", tx)  # the model also learnt from feedback, tickets and customers
     project.config()
     line = error_line(score(project, model_dir))
-    rfm = build_features(load_tables(load_config("c.toml")), "2025-12-31", pd.Index([]), ["rfm"])
-    missing = [f for f in trained.model.feature_names if f not in rfm.columns]
+    # what transactions alone give: the rfm and contact families
+    built = build_features(load_tables(load_config("c.toml")), "2025-12-31", pd.Index([]),
+                           ["rfm", "contact"])
+    missing = [f for f in trained.model.feature_names if f not in built.columns]
     listed = re.search(r"the feature frame lacks (\d+) column\(s\) the model was trained on: (.*?)\. "
                        r"Build features with the same builders as training", line)
     assert listed is not None, line

@@ -162,7 +162,7 @@ def test_contact_features_need_only_transactions():
     ("days_since_contact", 120, {}, "No contact of any kind (purchase, survey, ticket, app) for 120 days"),
     ("days_since_nps", None, {}, "No NPS answer on record"),
     ("days_since_event_session", None, {}, "No app session on record"),
-    ("days_since_feedback", 30, {}, "No survey answer for 30 days"),  # unchanged
+    ("days_since_feedback", 30, {}, "Has not answered a survey for 30 days"),  # the direction-aware state
 ])
 def test_engagement_sentences(feature, value, row, expected):
     assert sentence(feature, value, row) == expected

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,7 +139,6 @@ def fit_time_to_churn(tables: Tables, data: pd.DataFrame, features: list[str],
     """
     if not cfg.survival.enabled:
         return SurvivalFit(note="[survival] enabled = false: no time-to-churn columns")
-    t0 = time.perf_counter()
     H = cfg.labels.horizon_days
     cuts = sorted(pd.Timestamp(c) for c in data.index.get_level_values("cutoff").unique())
     out = SurvivalFit()
@@ -169,7 +167,6 @@ def fit_time_to_churn(tables: Tables, data: pd.DataFrame, features: list[str],
         out.note = (out.note + "; " if out.note else "") + (
             f"time-to-churn model not fitted ({_why(exc)}): the survival columns stay empty")
         log.warning("%s", out.note)
-    out.info["seconds"] = round(time.perf_counter() - t0, 2)
     return out
 
 
