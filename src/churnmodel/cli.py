@@ -60,7 +60,7 @@ _SEED = _int_in(*SEED_RANGE)
 
 def _config(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config)
-    model_dir = Path(args.model_dir).resolve() if getattr(args, "model_dir", None) else None
+    model_dir = Path(args.model_dir) if getattr(args, "model_dir", None) else None
     return with_overrides(
         cfg,
         training={"as_of": getattr(args, "as_of", None), "seed": getattr(args, "seed", None)},

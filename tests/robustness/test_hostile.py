@@ -417,7 +417,8 @@ def flat_project(tmp_path_factory, small_synth) -> Path:
     ids = small_synth.customers["customer_id"].iloc[:120]
     tx = small_synth.transactions
     tx[tx["customer_id"].isin(ids)].to_csv(d / "tx.csv", index=False)
-    (d / "c.toml").write_text('[data.transactions]\npath = "tx.csv"\n[model]\nn_estimators = 50\n'
+    (d / "c.toml").write_text('[project]\nname = "default"\n'
+                              '[data.transactions]\npath = "tx.csv"\n[model]\nn_estimators = 50\n'
                               'candidates = ["lightgbm"]\n[training]\nn_cutoffs = 7\n'
                               '[scoring]\ntop_k_percent = 20.0\n'
                               '[output]\nreport_dir = "reports"\n[tracking]\nenabled = false\n')
@@ -468,8 +469,10 @@ class TestModelThatLearntNothing:
         # every probability ties: a top-20% rule flags every tied customer, and training says so
         assert share == 1.0
         assert "flags 100.0% of validation customers" in (flat_project / "train_stdout.txt").read_text()
-        assert s["at_risk"].all() and len(s) > 50
-        assert s["driver_1_sentence"].str.startswith("No feature moves this customer's risk").all()
+        # every customer still buying is at risk (a lapsed one goes to win back or let go)
+        assert s.loc[s["state"] != "lapsed", "at_risk"].all() and len(s) > 50
+        contacted = s[s["action"].isin(["retain now", "win back"])]
+        assert contacted["driver_1_sentence"].str.startswith("No feature moves this customer's risk").all()
 
     def test_a_validation_auc_within_noise_is_named(self):
         from churnmodel.modeling.sanity import learnt_nothing
@@ -512,7 +515,8 @@ class TestServe:
         if model:
             assert "model 'models/nope' (--model) does not exist" in line
         else:
-            assert "model 'models:/churnmodel-c@champion' cannot be loaded from the tracking store" in line
+            assert ("model 'models:/churnmodel-default@champion' cannot be loaded from the "
+                    "tracking store") in line
 
     @pytest.fixture(scope="class")
     def client(self, trained, tmp_path_factory):
