@@ -54,7 +54,8 @@ def _purchase_counts(tx: pd.DataFrame) -> pd.Series:
 
 def test_single_cohort_is_one_quarter_of_small_orders_and_mostly_one_time_buyers(scenario_dirs):
     d = scenario_dirs["single-cohort"]
-    assert sorted(p.name for p in d.glob("*.parquet")) == ["oracle.parquet", "transactions.parquet"]
+    assert sorted(p.name for p in d.glob("*.parquet")) == ["events.parquet", "oracle.parquet",
+                                                           "transactions.parquet"]
     tx = pd.read_parquet(d / "transactions.parquet")
     first = tx.groupby("customer_id")["ts"].min()
     assert (first - first.min()).dt.days.max() < 92  # every first purchase in one quarter

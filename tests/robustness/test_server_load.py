@@ -58,7 +58,7 @@ def served(tmp_path_factory):
         r = subprocess.run([sys.executable, "-m", "churnmodel.cli", *args, "--config", "config.toml"],
                            cwd=d, env=env, capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, r.stderr
-    model = load_churn_model(d / "models" / "churn")
+    model = load_churn_model(d / "models" / "config")
     tables = load_default_tables(d / "data")
     X = model.features(tables, tables.max_event_ts().normalize())
     from churnmodel.scoring import score_frame
@@ -71,7 +71,7 @@ def served(tmp_path_factory):
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "churnmodel.cli", "serve", "--config", "config.toml", "--model",
-         str(d / "models" / "churn" / "mlflow_model"), "--port", str(port), "--workers", "2"],
+         str(d / "models" / "config" / "mlflow_model"), "--port", str(port), "--workers", "2"],
         cwd=d, env=dict(env, CHURNMODEL_MAX_REQUEST_ROWS=str(MAX_ROWS)),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
