@@ -30,7 +30,8 @@ def project(default_training, default_data_dir, tmp_path_factory) -> Path:
     """The shared default training's shipped model, exported where a config finds it."""
     d = tmp_path_factory.mktemp("evaluate")
     default_training.model.save(d / "model")
-    (d / "config.toml").write_text(f'[data]\ndir = "{default_data_dir}"\n'
+    (d / "config.toml").write_text('[project]\nname = "default"\n'  # the shared training's
+                                   f'[data]\ndir = "{default_data_dir}"\n'
                                    '[output]\nmodel_dir = "model"\n')
     return d
 
