@@ -635,7 +635,7 @@ def _every(gap: float | None) -> str:
     return " — usually every day" if gap < 1.5 else f" — usually every {_fmt(round(gap))} days"
 
 
-def _engagement(f: str, v: float, row: Row) -> str:
+def _engagement(f: str, v: float, row: Row, direction: str = "up") -> str:
     """Sentences of the event log and of the signs of life; other engagement features (the
     days since feedback) keep their own template."""
     e, groups = lookup(f)
@@ -652,12 +652,13 @@ def _engagement(f: str, v: float, row: Row) -> str:
         w = groups["w"]
         what = _event_word(t, v)
         return f"No {what} in the last {w} days" if v == 0 else \
-            f"{'Only ' if v <= 2 else ''}{_fmt(v)} {what} in the last {w} days"
+            f"{'Only ' if v <= 2 and direction == 'up' else ''}{_fmt(v)} {what} in the last {w} days"
     if "w" in groups and (f.startswith("events_") or f.startswith("event_days_")):
         noun = "logged event" if f.startswith("events_") else "active day"
         what = noun + ("s" if v != 1 else "")
+        only = "Only " if v <= 2 and direction == "up" else ""
         return f"No {what} in the last {groups['w']} days" if v == 0 else \
-            f"{'Only ' if v <= 2 else ''}{_fmt(v)} {what} in the last {groups['w']} days"
+            f"{only}{_fmt(v)} {what} in the last {groups['w']} days"
     if f == "event_trend_30d":
         if v < 1:
             return (f"Less active: {round((1 - v) * 100)}% fewer events in the last 30 days than "
@@ -677,7 +678,7 @@ def _engagement(f: str, v: float, row: Row) -> str:
         return f"No NPS answer for {_fmt(v)} days"
     if e is not None and e.pattern.startswith("event_gap_days"):
         return f"{_cap(label(f))} is {_fmt(v)}"
-    return _days_since(f, v, row, "up")
+    return _days_since(f, v, row, direction)
 
 
 def _engagement_any(f: str, v: float, row: Row, direction: str = "up") -> str:
@@ -685,7 +686,7 @@ def _engagement_any(f: str, v: float, row: Row, direction: str = "up") -> str:
     what happened."""
     if f == "days_since_feedback":
         return _days_since(f, v, row, direction)
-    return _engagement(f, v, row)
+    return _engagement(f, v, row, direction)
 
 
 # What "no value" means for single features of a family whose other features mean
