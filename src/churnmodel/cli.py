@@ -943,6 +943,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write the N customers to contact first to <stem>_call_list.csv")
     sc.set_defaults(func=cmd_score)
 
+    ev = sub.add_parser("evaluate", help="how a past score file turned out: realised metrics once "
+                        "its horizon has run, estimated ones (CBPE) before")
+    common(ev)
+    ev.add_argument("--scores", required=True, help="a score file written by `churnmodel score` "
+                    "(.parquet, or .csv with its .meta.json sidecar)")
+    ev.add_argument("--as-of", type=_parse_date, help="evaluate with the data known at this date "
+                    "(default: the latest event)")
+    ev.add_argument("--out", help="also write the whole evaluation as JSON to this file")
+    ev.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    ev.add_argument("--no-track", action="store_true", help="do not log the evaluation to MLflow")
+    ev.set_defaults(func=cmd_evaluate)
+
     ft = sub.add_parser("features", help="write the feature rows the model scores at a date "
                         "(.csv, .parquet, or .json: a REST request body)")
     common(ft)

@@ -677,7 +677,8 @@ def _engagement(f: str, v: float, row: Row, direction: str = "up") -> str:
     if f == "days_since_nps":
         return f"No NPS answer for {_fmt(v)} days"
     if e is not None and e.pattern.startswith("event_gap_days"):
-        return f"{_cap(label(f))} is {_fmt(v)}"
+        what = f"{_event_word(t)} events" if t is not None else "active days"
+        return f"Usually {_fmt(v)} days between {what}"
     return _days_since(f, v, row, direction)
 
 
