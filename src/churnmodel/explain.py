@@ -275,14 +275,7 @@ def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | s
     as_of = pd.Timestamp(as_of).normalize()
     known = tables.until(as_of)
     population = active_customers(known, as_of, model.activity_lookback_days)
-    ids = as_ids(customer_ids, population)
-    absent = [i for i in ids if i not in population]
-    if absent:
-        shown = ", ".join(map(str, absent[:10])) + (" ..." if len(absent) > 10 else "")
-        raise ChurnModelError(
-            f"{len(absent)} customer(s) not active at {as_of.date()}: {shown}. Only customers with "
-            f"a purchase in the {model.activity_lookback_days} days up to the date are scored; "
-            "check the ids, or pick another --as-of.")
+    ids = active_ids(customer_ids, population, as_of, model.activity_lookback_days)
     X = build_features(known, as_of, pd.Index(ids, name="customer_id"), model.builders)
     expl = explain(model, X)
     if expl is None:
@@ -336,6 +329,20 @@ def _missing(v: object) -> bool:
         return bool(pd.isna(v))
     except (TypeError, ValueError):
         return False
+
+
+def active_ids(given: Sequence[object], population: pd.Index, as_of: pd.Timestamp,
+               lookback_days: int) -> list[object]:
+    """``given`` in the population's dtype; an id not active at ``as_of`` is an error naming it."""
+    ids = as_ids(given, population)
+    absent = [i for i in ids if i not in population]
+    if absent:
+        shown = ", ".join(map(str, absent[:10])) + (" ..." if len(absent) > 10 else "")
+        raise ChurnModelError(
+            f"{len(absent)} customer(s) not active at {as_of.date()}: {shown}. Only customers with "
+            f"a purchase in the {lookback_days} days up to the date are scored; "
+            "check the ids, or pick another --as-of.")
+    return ids
 
 
 def as_ids(given: Sequence[object], population: pd.Index) -> list[object]:

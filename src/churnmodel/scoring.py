@@ -240,21 +240,13 @@ def feature_rows(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str,
     given ones, which must be active). Posting them to the REST server gives batch
     scoring's answers.
     """
-    from churnmodel.explain import as_ids
+    from churnmodel.explain import active_ids
 
     cfg = cfg or ScoringConfig()
     as_of = pd.Timestamp(as_of).normalize()
     X = model.features(tables, as_of)
     if customers is not None:
-        ids = as_ids(customers, X.index)
-        absent = [i for i in ids if i not in X.index]
-        if absent:
-            shown = ", ".join(map(str, absent[:10])) + (" ..." if len(absent) > 10 else "")
-            raise ChurnModelError(
-                f"{len(absent)} customer(s) not active at {as_of.date()}: {shown}. Only customers "
-                f"with a purchase in the {model.activity_lookback_days} days up to the date are "
-                "scored; check the ids, or pick another --as-of.")
-        X = X.loc[ids]
+        X = X.loc[active_ids(customers, X.index, as_of, model.activity_lookback_days)]
     value = customer_value(tables, as_of, X.index, cfg.value_window_days,
                            getattr(model, "value_model", None))
     return X.assign(customer_value=value.to_numpy())
