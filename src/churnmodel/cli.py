@@ -464,6 +464,14 @@ def _loud_drift(drift: pd.DataFrame, info: dict) -> None:
               "trusted until they do.")
 
 
+def _customer_ids(given: list[str]) -> list[str]:
+    """``--customers`` values (comma-separated, repeatable) as a list; none is an error."""
+    ids = [x.strip() for part in given for x in part.split(",") if x.strip()]
+    if not ids:
+        raise ChurnModelError("--customers names no customer id; give ids separated by commas.")
+    return ids
+
+
 def cmd_features(args: argparse.Namespace) -> None:
     """The feature rows the model scores at a date, at full precision (for REST or checks)."""
     from churnmodel import preflight
@@ -477,9 +485,7 @@ def cmd_features(args: argparse.Namespace) -> None:
     as_of = _as_of(args, tables)
     ids = None
     if args.customers:
-        ids = [x.strip() for part in args.customers for x in part.split(",") if x.strip()]
-        if not ids:
-            raise ChurnModelError("--customers names no customer id; give ids separated by commas.")
+        ids = _customer_ids(args.customers)
     X = feature_rows(model, tables, as_of, cfg.scoring, ids).reset_index()
     write_table(X, out)
     print(f"wrote the features of {len(X):,} customers at {as_of.date()} ({len(X.columns) - 2} "
@@ -572,9 +578,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     model = _scoring_model(args, cfg)
     tables = _load_tables(cfg)
     as_of = _as_of(args, tables)
-    ids = [x.strip() for part in args.customers for x in part.split(",") if x.strip()]
-    if not ids:
-        raise ChurnModelError("--customers names no customer id; give ids separated by commas.")
+    ids = _customer_ids(args.customers)
     frame = explain_customers(model, tables, as_of, ids, args.n)
     threshold = model.info.get("scoring", {}).get("threshold", 0.5)
     for cid, rows in frame.groupby("customer_id", sort=False):
