@@ -87,7 +87,11 @@ def test_each_evaluation_is_an_mlflow_run_tagged_with_the_model(matured, project
     _, r, ev = matured
     assert "MLflow: run " in r.stdout
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("churnmodel")
+    from churnmodel.config import load_config
+
+    name = load_config(project / "config.toml").tracking.experiment
+    assert name == "churnmodel-default"  # the project's own experiment, not a shared one
+    exp = client.get_experiment_by_name(name)
     runs = client.search_runs([exp.experiment_id], "tags.`churnmodel.kind` = 'evaluation'")
     assert len(runs) == 1
     run_ = runs[0]
