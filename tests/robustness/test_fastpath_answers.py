@@ -48,18 +48,26 @@ def _same(apps, body: bytes, content_type: str = "application/json") -> tuple[in
     return got.status_code, got.content
 
 
-@pytest.mark.xfail(reason="the lean scorer is off by default (CHURNMODEL_LEAN_REST=1 turns it on): "
-                   "after issue 12 added state, action and levers, its bytes differ from MLflow's "
-                   "for some calm batches", strict=True)
 def test_one_row_requests_get_mlflows_answers_and_the_lean_scorer_serves_the_calm_ones(apps):
     _, _, fast, rows = apps
+    assert fast.lean.on  # on by default (CHURNMODEL_LEAN_REST=0 turns it off)
+    # the riskiest 20 and the 60 calmest, partly interleaved: both paths are exercised
+    p = fast.lean.model.predict_proba(rows.set_index("customer_id"))
+    order = np.argsort(-p, kind="stable")
+    assert len(order) >= 80, len(order)
+    picked = [int(i) for pair in zip(order[:20], order[-20:], strict=True) for i in pair]
+    picked += [int(i) for i in order[-60:-20]]
     flagged = 0
-    for i in range(80):
+    for i in picked:
         status, content = _same(apps, _split(rows.iloc[[i]]))
         assert status == 200
         flagged += json.loads(content)["predictions"][0]["at_risk"]
-    assert 0 < flagged < 80  # both paths exercised: drivers for some, the lean answer for others
-    assert fast.lean.on and fast.lean.checked == fast.lean.CHECKS  # checked, then trusted
+    assert 0 < flagged < len(picked)  # drivers for some, the lean answer for others
+    assert fast.lean.checks[True] == fast.lean.CHECKS  # checked, then trusted
+    # without customer_id the answer has one column fewer: learnt and checked on its own
+    for i in picked[-10:]:
+        assert _same(apps, _split(rows.drop(columns="customer_id").iloc[[i]]))[0] == 200
+    assert fast.lean.on and fast.lean.checks[False] == fast.lean.CHECKS
 
 
 def test_batches_records_nulls_and_unseen_levels_get_mlflows_answers(apps):
@@ -93,11 +101,11 @@ def test_bad_requests_get_mlflows_own_errors(apps, monkeypatch):
     assert status == 400 and b"at most 3" in content
 
 
-def test_a_lean_answer_that_differs_turns_the_lean_scorer_off(apps, monkeypatch):
+def test_a_lean_answer_that_differs_turns_the_lean_scorer_off(apps):
     _, _, fast, rows = apps
-    monkeypatch.setenv("CHURNMODEL_LEAN_REST", "1")  # the lean scorer is off by default
     lean = type(fast.lean)(fast.model)
-    lean.columns = ["customer_id", "churn_probability", "risk_band", "at_risk", "a_new_column"]
+    assert lean.on
+    lean.learnt[True] = ["customer_id", "churn_probability", "risk_band", "at_risk", "a_new_column"]
     calm = next(i for i in range(len(rows)) if lean.predictions(
         {c: rows[c].iloc[[i]].to_numpy() if c not in fast.lean.model.categories
          else tuple(rows[c].iloc[[i]].astype(object).where(rows[c].iloc[[i]].notna(), None))
@@ -110,3 +118,9 @@ def test_a_lean_answer_that_differs_turns_the_lean_scorer_off(apps, monkeypatch)
     reference = fast.answer(frame_of(columns, fast.spec))
     assert lean.answer(columns, lambda: reference) == reference
     assert not lean.on
+
+
+def test_the_lean_scorer_is_off_with_churnmodel_lean_rest_0(apps, monkeypatch):
+    _, _, fast, _ = apps
+    monkeypatch.setenv("CHURNMODEL_LEAN_REST", "0")
+    assert not type(fast.lean)(fast.model).on

@@ -155,14 +155,15 @@ def frame_from_json(body: bytes, spec: InputSpec) -> pd.DataFrame | None:
 class LeanScorer:
     """The answer for requests in which nobody is at risk, from arrays, without pandas.
 
-    Such rows need no explanation: their answer is the id, probability, band, ``false``
-    and nulls for the drivers. They are computed with the champion's own pieces (the
-    LightGBM matrix of :meth:`ChurnModel.design`, its calibrator, the bands of
-    :func:`~churnmodel.risk.risk_band` and
-    the trained threshold), so the numbers are the pyfunc's. The rest of the answer's
-    columns are learnt from the pyfunc's own answer, and the first :data:`CHECKS` answers
-    are computed both ways: one difference (say a new output column that is not null for
-    these rows) turns this scorer off for good, and the pyfunc answers everything.
+    Such rows need no explanation: their answer is the id, probability, band, state,
+    ``false``, action and nulls for the drivers and levers. They are computed with the
+    champion's own pieces (the LightGBM matrix of :meth:`ChurnModel.design`, its calibrator,
+    the bands of :func:`~churnmodel.risk.risk_band`, the trained threshold and the decision
+    policy), so the numbers are the pyfunc's. The rest of the answer's columns are learnt
+    from the pyfunc's own answer, and the first :data:`CHECKS` answers of each request shape
+    (with or without ``customer_id``) are computed both ways: one difference (say a new
+    output column that is not null for these rows) turns this scorer off for good, and the
+    pyfunc answers everything.
     """
 
     CHECKS = 3
@@ -173,15 +174,15 @@ class LeanScorer:
         levels = getattr(getattr(getattr(m, "candidate", None), "booster_", None),
                          "pandas_categorical", None) or []
         cats = [c for c in getattr(m, "feature_names", []) if c in getattr(m, "categories", {})]
-        # Off unless CHURNMODEL_LEAN_REST=1: since answers carry state, action and levers,
-        # its bytes differ from MLflow's for some calm batches (the values parse equal); until
-        # that is found, MLflow's app answers every request.
-        self.on = (os.environ.get("CHURNMODEL_LEAN_REST") == "1"
+        # CHURNMODEL_LEAN_REST=0 turns it off (MLflow's app then answers every request)
+        self.on = (os.environ.get("CHURNMODEL_LEAN_REST", "1") != "0"
                    and m is not None and hasattr(m.candidate, "booster_") and len(levels) == len(cats)
                    and all(list(lv) == list(m.categories[c])
                            for c, lv in zip(cats, levels, strict=True)))
-        self.checked = 0
-        self.columns: list[str] | None = None  # the pyfunc's answer columns (learnt)
+        # per request shape (with or without customer_id): the pyfunc's answer columns,
+        # learnt from its first answer, and how many lean answers were checked against it
+        self.learnt: dict[bool, list[str]] = {}
+        self.checks: dict[bool, int] = {}
 
     def predictions(self, columns: dict[str, Any]) -> list[dict[str, Any]] | None:
         """Answer records, or ``None`` if a row is at risk (or the scorer is off)."""
@@ -191,7 +192,8 @@ class LeanScorer:
         from churnmodel.serving.pyfunc import max_request_rows
 
         m = self.model
-        if not self.on or self.columns is None or m is None:
+        answer_columns = self.learnt.get("customer_id" in columns)
+        if not self.on or answer_columns is None or m is None:
             return None
         n = len(next(iter(columns.values())))
         limit = max_request_rows()
@@ -233,23 +235,24 @@ class LeanScorer:
                      "at_risk": False, "action": str(action[i])}
             if ids is not None:
                 known["customer_id"] = ids[i]
-            out.append({c: known.get(c) for c in self.columns})
+            out.append({c: known.get(c) for c in answer_columns})
         return out
 
     def answer(self, columns: dict[str, Any], slow: Any) -> bytes:
         """The lean answer when it applies, else ``slow()`` (the pyfunc's answer bytes);
         while checking, both, and the pyfunc's wins."""
-        if self.on and self.columns is None:  # learn the answer's columns from the pyfunc
+        shape = "customer_id" in columns
+        if self.on and shape not in self.learnt:  # learn the answer's columns from the pyfunc
             first = slow()
-            self.columns = list(json.loads(first)["predictions"][0])
+            self.learnt[shape] = list(json.loads(first)["predictions"][0])
             return first
         records = self.predictions(columns)
         if records is None:
             return slow()
         lean = json.dumps({"predictions": records}).encode()
-        if self.checked < self.CHECKS:
+        if self.checks.get(shape, 0) < self.CHECKS:
             reference = slow()
-            self.checked += 1
+            self.checks[shape] = self.checks.get(shape, 0) + 1
             if reference != lean:
                 self.on = False
             return reference
