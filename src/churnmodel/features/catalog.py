@@ -779,13 +779,17 @@ def _missing(f: str, row: Row, direction: str = "up") -> tuple[str, str]:
     if fam == "open_tickets":
         return "open", MISSING["open_tickets"]
     if fam == "rhythm":
+        # holding risk down, too few purchases is said as a count, not as a shortfall
         freq = _get(row, "frequency")
+        up = direction == "up"
         if freq is not None and freq <= 1:
-            return _purchase_fact("frequency", freq, row), MISSING["rhythm"] if freq == 1 \
-                else "Has not bought yet: no buying rhythm"
+            return _purchase_fact("frequency", freq, row), (
+                (MISSING["rhythm"] if up else "1 purchase so far: no buying rhythm yet")
+                if freq == 1 else "Has not bought yet: no buying rhythm" if up
+                else "No purchase yet: no buying rhythm")
         if freq is not None and f == "gap_std_days":
-            return (_purchase_fact("frequency", freq, row),
-                    f"Has made only {_n(freq, 'purchase')} so far: too few to judge the buying rhythm")
+            few = f"{_n(freq, 'purchase')} so far: too few to judge the buying rhythm"
+            return _purchase_fact("frequency", freq, row), f"Has made only {few}" if up else _cap(few)
     if fam in MISSING:
         return f"{fam}:none", MISSING[fam]
     if f == "days_since_signup":
