@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 PROJECT = "team"
 NAME = f"churnmodel-{PROJECT}"  # the project's experiment and registered model
 # small and lean: two trainings, two scorings and both servers in about a minute on 2 busy cores
-CONFIG = (f'[project]\nname = "{PROJECT}"\n[data]\ndir = "data"\n'
+CONFIG = (f'[project]\nname = "{PROJECT}"\n[data]\ndir = "data"\n[training]\nn_cutoffs = 8\n'
           '[model]\nn_estimators = 40\ncandidates = ["lightgbm", "recency"]\n'
           '[value]\nenabled = false\n[survival]\nenabled = false\n')
 INSTALL = ("install PostgreSQL's server binaries with `sudo apt-get install -y postgresql` "
@@ -146,6 +146,9 @@ def start_mlflow_server(backend: str, artifacts: Path, log: Path) -> tuple[subpr
            "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port),
            "--workers", "1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    # churnmodel starts no MLflow jobs (GenAI scorers, trace roll-ups): without this the server
+    # also runs a job runner and seven huey consumers, CPU the trainings need (as the README says)
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, cwd=log.parent, env=env, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -173,7 +176,7 @@ def stop_mlflow_server(proc: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -222,7 +225,7 @@ def team(tmp_path_factory):
         stack.callback(stop_mlflow_server, server)
         # the data, while the server creates its tables
         (ws / "team.toml").write_text(CONFIG)
-        write_synthetic(ws / "data", generate(customers=600, seed=11))
+        write_synthetic(ws / "data", generate(customers=400, seed=11))
         wait_healthy(server, url, log)
 
         trains = []
@@ -305,7 +308,7 @@ def test_score_from_the_champion_through_the_server_equals_the_local_export(team
     ws, champion = team["ws"], team["champion"]
     through = pd.read_parquet(ws / "server.parquet")
     local = pd.read_parquet(ws / "local.parquet")
-    assert len(through) > 100
+    assert len(through) > 50
     pd.testing.assert_frame_equal(through, local)  # row for row, drivers and actions too
     meta = {k: json.loads(pq.read_schema(ws / f).metadata[b"churnmodel.scores"])["model"]
             for k, f in (("server", "server.parquet"), ("local", "local.parquet"))}
