@@ -142,12 +142,15 @@ class Cluster:
 def start_mlflow_server(backend: str, artifacts: Path, log: Path) -> tuple[subprocess.Popen, str]:
     """`mlflow server` of this venv on a free loopback port, in its own process group."""
     port = free_port()
-    cmd = [str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri", backend,
+    exe = Path(sys.executable).with_name("mlflow")  # the venv's console script
+    mlflow = [str(exe)] if exe.is_file() else [sys.executable, "-m", "mlflow"]
+    cmd = [*mlflow, "server", "--backend-store-uri", backend,
            "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port),
            "--workers", "1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     # churnmodel starts no MLflow jobs (GenAI scorers, trace roll-ups): without this the server
-    # also runs a job runner and seven huey consumers, CPU the trainings need (as the README says)
+    # also runs a job runner and its huey consumers (seven with MLflow 3.17), CPU the trainings
+    # need; the README says so
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, cwd=log.parent, env=env, stdout=fh, stderr=subprocess.STDOUT,
