@@ -66,8 +66,11 @@ notebooks: $(STAMP) ## run the four notebooks top to bottom (CONFIG=file.toml fo
 
 # Chromium renders the report in tests/e2e/test_report.py: scripts/ensure-chromium installs it
 # when it can (root or sudo); otherwise those tests skip with how to install it (fail under CI=true).
+# PostgreSQL backs the team's MLflow server in tests/e2e/test_team_server.py: scripts/ensure-postgresql
+# installs it likewise; without it that test fails and says how to install it.
 test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end to end; ~10 min)
 	@scripts/ensure-chromium || true
+	@scripts/ensure-postgresql || true
 	$(BIN)/python -m pytest -n 2
 
 check: $(STAMP) ## the fast layers only (unit, data, model behaviour, doctests; under 2 min)
