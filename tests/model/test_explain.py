@@ -181,8 +181,6 @@ def test_explaining_a_customer_who_is_not_active_or_not_an_id_says_which(default
         explain_customers(model, tables, "2025-12-31", ["abc"])
 
 
-@pytest.mark.xfail(reason="after the events merge (2026-12-02) one factor holding risk down on the "
-                   "default data still reads as a shortfall; not yet traced", strict=False)
 def test_factors_holding_risk_down_are_worded_for_their_direction(default_training,
                                                                    default_data_dir):
     from churnmodel.explain import explain_customers
