@@ -167,3 +167,38 @@ def test_contact_features_need_only_transactions():
 def test_engagement_sentences(feature, value, row, expected):
     assert sentence(feature, value, row) == expected
     assert family(feature) == "engagement"
+
+
+NAN = math.nan
+
+
+def test_windows_without_events_inside_a_longer_silence_are_the_silence():
+    """77 days without an event: the 7- and 30-day windows say nothing more (one fact)."""
+    from churnmodel.features.catalog import fact, lever_sentence
+
+    row = {"days_since_event": 77.0, "event_gap_days": 1.0, "events_7d": 0.0, "events_30d": 0.0,
+           "events_90d": 3.0, "event_days_30d": 0.0, "days_since_event_session": 80.0,
+           "events_session_30d": 0.0, "events_session_90d": 0.0}
+    silence = "No logged activity for 77 days — usually every day"
+    for f in ("events_7d", "events_30d", "event_days_30d", "days_since_event"):
+        assert fact(f, row[f], row) == "event:silence:", f
+        assert sentence(f, row[f], row) == silence, f
+    assert fact("events_session_30d", 0, row) == fact("days_since_event_session", 80, row) \
+        == "event:silence:session"
+    assert sentence("events_session_30d", 0, row) == "No app session for 80 days"
+    # a window longer than the silence is its own fact, as are counts above zero
+    assert fact("events_session_90d", 0, row) == "events_session_90d"
+    assert sentence("events_session_90d", 0, row) == "No app sessions in the last 90 days"
+    assert fact("events_90d", 3, row) == "events_90d"
+    assert {lever_sentence(f, row[f], row) for f in ("events_7d", "events_30d")} \
+        == {("event:silence:", f"{silence} — re-engage them")}
+    # without the days since the last event, a window keeps its own sentence
+    assert sentence("events_30d", 0, {}) == "No logged events in the last 30 days"
+    # no event ever: every empty window is the one absence
+    never = {"days_since_event": NAN, "events_7d": 0.0, "events_30d": 0.0,
+             "days_since_event_session": NAN, "events_session_30d": 0.0}
+    assert {fact(f, 0, never) for f in ("events_7d", "events_30d")} \
+        == {fact("days_since_event", None, never)} == {"event:silence:"}
+    assert sentence("events_30d", 0, never) == sentence("events_7d", 0, never) \
+        == "No logged activity on record"
+    assert sentence("events_session_30d", 0, never) == "No app session on record"

@@ -635,9 +635,30 @@ def _every(gap: float | None) -> str:
     return " — usually every day" if gap < 1.5 else f" — usually every {_fmt(round(gap))} days"
 
 
+def _event_silence(f: str, v: float, row: Row) -> tuple[str, float] | None:
+    """(days-since feature, its value) when ``f`` = ``v`` is a window with no event that a
+    longer silence already covers (``events_30d`` = 0 after 77 days without an event): the
+    windows of one silence are one fact, said as the silence."""
+    if v != 0 or not f.startswith(("events_", "event_days_")):
+        return None
+    groups = lookup(f)[1]
+    if "w" not in groups:
+        return None
+    since = "days_since_event" + (f"_{groups['t']}" if groups.get("t") else "")
+    if since not in _names(row):
+        return None
+    days = _get(row, since)  # missing: no such event ever, a silence as long as the history
+    return (since, math.nan if days is None else days) \
+        if days is None or days >= int(groups["w"]) else None
+
+
 def _engagement(f: str, v: float, row: Row, direction: str = "up") -> str:
     """Sentences of the event log and of the signs of life; other engagement features (the
     days since feedback) keep their own template."""
+    if (silence := _event_silence(f, v, row)) is not None:
+        since, days = silence
+        return _engagement(since, days, row, direction) if not math.isnan(days) \
+            else _missing_event(since) or f"No {label(since)} on record"
     e, groups = lookup(f)
     t = groups.get("t")
     if f == "days_since_event":
@@ -837,6 +858,10 @@ def _fact_of_value(f: str, v: float, row: Row) -> str:
     if f == "nps_last" or (f in ("nps_mean", "detractor_share") and _get(row, "nps_count") == 1
                            and v > 0):
         return "nps:last"
+    if f == "days_since_event" or f.startswith("days_since_event_"):
+        return "event:silence:" + f[len("days_since_event"):].lstrip("_")
+    if (silence := _event_silence(f, v, row)) is not None:
+        return "event:silence:" + silence[0][len("days_since_event"):].lstrip("_")
     if f in ("refund_count", "refund_total"):
         return "refunds"
     if f in ("open_tickets", "open_ticket_age_days"):
@@ -895,6 +920,8 @@ def fact_and_sentence(feature: str, value: Any, row: Row | None = None,
     if x is None:
         if _is_missing(value):
             if (text := _missing_event(feature)) is not None:  # the event log's own absences
+                if feature == "days_since_event" or feature.startswith("days_since_event_"):
+                    return _fact_of_value(feature, math.nan, row), text  # the silence's fact
                 return f"{feature}:none", text
             if feature == "nps_group" and not _never_answered(row):
                 return "nps:none", MISSING["nps"]
