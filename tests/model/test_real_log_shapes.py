@@ -159,7 +159,11 @@ def test_every_scenario_trains_and_scores_from_the_cli(name, scenario_dirs, tmp_
     first = pd.read_parquet(d / "transactions.parquet")["ts"].min().normalize()
     last = pd.read_parquet(d / "transactions.parquet")["ts"].max().normalize()
     nine = (first + pd.DateOffset(months=9) - pd.Timedelta(days=1)).date()
-    for as_of in sorted({str(nine), str(last.date())}):
+    # nine months in, the case real logs bring; the data end from the command line too for
+    # the contractual shape (the others train at their data end in the backtest test below,
+    # and the default shape from the command line in tests/e2e/test_cli.py)
+    dates = {str(nine), str(last.date())} if name == "subscription" else {str(nine)}
+    for as_of in sorted(dates):
         r = run("train", "--config", "c.toml", "--as-of", as_of, "--quiet", cwd=tmp_path)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "ladder step '" in r.stdout
