@@ -197,7 +197,7 @@ class Project:
         """The ``n`` customers to contact first (:func:`churnmodel.scoring.call_list`)."""
         from churnmodel.scoring import call_list
 
-        return call_list(self.score(as_of), n)
+        return call_list(self.score(as_of), n, self.model.policy())
 
     def explain(self, customers: Sequence[object], n: int = 3,
                 as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:

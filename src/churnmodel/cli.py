@@ -407,7 +407,7 @@ def cmd_score(args: argparse.Namespace) -> None:
         if found["drift"] is not None:
             write_table(found["drift"][0], drift_out)
         if calls_out is not None:
-            write_table(call_list(scores, args.call_list), calls_out)
+            write_table(call_list(scores, args.call_list, model.policy()), calls_out)
         bar.update(1)
     secs = time.perf_counter() - t0
     ref = model.info.get("reference", {})

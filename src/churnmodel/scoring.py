@@ -29,6 +29,7 @@ import pandas as pd
 
 from churnmodel.config import Config, ScoringConfig
 from churnmodel.data.tables import Tables, day_end
+from churnmodel.decisions import Policy
 from churnmodel.errors import ChurnModelError, DataError
 from churnmodel.explain import driver_columns, drivers, empty_columns, lever_columns, levers
 from churnmodel.explain import explain as explain_rows
@@ -326,34 +327,52 @@ CALL_LIST_COLUMNS = ("customer_id", "state", "action", "churn_probability", "cus
                      "value_at_stake", "top_reason", "top_lever")
 
 
-def call_list(scores: pd.DataFrame, n: int | None = None) -> pd.DataFrame:
-    """The customers to contact first: those to retain now or win back, by value at stake.
+def call_list(scores: pd.DataFrame, n: int | None = None, policy: Policy | None = None
+              ) -> pd.DataFrame:
+    """The customers to contact first: those to retain now or win back.
 
     ``value_at_stake`` is ``churn_probability * customer_value`` (what the customer is
     expected to take with them); ``top_reason`` is their first driver sentence and
-    ``top_lever`` their first lever sentence (what to act on), when explained.
+    ``top_lever`` their first lever sentence (what to act on), when explained. With the
+    model's decision ``policy``, ``expected_gain`` is what contacting them is worth on
+    average: the offer's acceptance rate (a retention offer's, or the lower win-back one's
+    for the lapsed) times the value at stake, less the offer cost, and the list is in that
+    order (the rule the threshold and the win-back decision are made by); without it, by
+    value at stake.
 
     >>> s = pd.DataFrame({"customer_id": [1, 2, 3], "state": ["active", "lapsed", "active"],
     ...     "action": ["retain now", "win back", "monitor"], "churn_probability": [0.6, 0.9, 0.1],
-    ...     "customer_value": [100.0, 500.0, 900.0]})
+    ...     "customer_value": [1000.0, 1500.0, 900.0]})
     >>> c = call_list(s)
     >>> c["customer_id"].tolist(), c["value_at_stake"].tolist()
-    ([2, 1], [450.0, 60.0])
+    ([2, 1], [1350.0, 600.0])
+    >>> pol = Policy(horizon_days=90, threshold=0.5, offer_cost=30.0, acceptance_rate=0.25,
+    ...              winback_acceptance_rate=0.05)
+    >>> c = call_list(s, policy=pol)
+    >>> c["customer_id"].tolist(), c["expected_gain"].tolist()
+    ([1, 2], [120.0, 37.5])
     """
     contact = scores[scores["action"].isin(["retain now", "win back"])]
+    at_stake = (contact["churn_probability"] * contact["customer_value"]).astype("float64")
     out = pd.DataFrame({
         "customer_id": contact["customer_id"],
         "state": contact["state"].astype("string"),
         "action": contact["action"].astype("string"),
         "churn_probability": contact["churn_probability"].astype("float64"),
         "customer_value": contact["customer_value"].astype("float64"),
-        "value_at_stake": (contact["churn_probability"] * contact["customer_value"]).astype("float64"),
+        "value_at_stake": at_stake,
         "top_reason": contact.get("driver_1_sentence", pd.Series(pd.NA, index=contact.index))
         .astype("string"),
         "top_lever": contact.get("lever_1_sentence", pd.Series(pd.NA, index=contact.index))
         .astype("string"),
     })
-    out = out.sort_values(["value_at_stake", "churn_probability"], ascending=False, kind="stable")
+    order = ["value_at_stake", "churn_probability"]
+    if policy is not None:
+        rate = np.where(contact["action"].to_numpy() == "win back",
+                        policy.winback_acceptance_rate, policy.acceptance_rate)
+        out.insert(6, "expected_gain", rate * at_stake.to_numpy() - policy.offer_cost)
+        order = ["expected_gain", *order]
+    out = out.sort_values(order, ascending=False, kind="stable")
     return (out if n is None else out.head(n)).reset_index(drop=True)
 
 

@@ -127,7 +127,12 @@ def test_the_at_risk_list_holds_no_lapsed_customer(workspace):
     assert (s["at_risk"] == (s["action"] == "retain now")).all()
     calls = pd.read_csv(ws / "before_call_list.csv")
     assert len(calls) == 10 and set(calls["action"]) <= {"retain now", "win back"}
-    assert calls["value_at_stake"].is_monotonic_decreasing
+    assert calls["expected_gain"].is_monotonic_decreasing  # the offer's worth, contact first
+    pol = model.policy()
+    rate = calls["action"].map({"retain now": pol.acceptance_rate,
+                                "win back": pol.winback_acceptance_rate})
+    assert np.allclose(calls["expected_gain"],
+                       rate * calls["value_at_stake"] - pol.offer_cost)
 
 
 def test_state_action_and_at_risk_counts_agree_everywhere(workspace):

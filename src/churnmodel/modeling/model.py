@@ -11,7 +11,7 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
@@ -22,6 +22,9 @@ from churnmodel.errors import ModelInputError
 from churnmodel.files import atomic_write
 from churnmodel.modeling.calibration import Calibrator
 from churnmodel.training_set import cutoff_frame
+
+if TYPE_CHECKING:
+    from churnmodel.decisions import Policy
 
 MODEL_FILE = "model.joblib"
 
@@ -131,6 +134,12 @@ class ChurnModel:
 
     def raw_score(self, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.candidate.raw_score(self.design(X)), dtype=float)
+
+    def policy(self) -> Policy:
+        """The decision rules fixed at training (threshold, offer economics, states)."""
+        from churnmodel.decisions import Policy
+
+        return Policy.from_info(self.info, self.horizon_days)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of churn in the horizon for each row of ``X``."""

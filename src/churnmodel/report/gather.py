@@ -171,7 +171,8 @@ def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str 
                        drift_cutoff=measured[1] if measured else None,
                        currency=cfg.scoring.currency, history=history, lifetime=lifetime,
                        call_list=call_list(scores.assign(customer_value=value.to_numpy())
-                                           .reset_index(names="customer_id"), CALL_LIST_ROWS))
+                                           .reset_index(names="customer_id"), CALL_LIST_ROWS,
+                                           model.policy()))
 
 
 def top_drivers(scores: pd.DataFrame, n: int = 10) -> pd.DataFrame:

@@ -186,7 +186,7 @@ class LeanScorer:
 
     def predictions(self, columns: dict[str, Any]) -> list[dict[str, Any]] | None:
         """Answer records, or ``None`` if a row is at risk (or the scorer is off)."""
-        from churnmodel.decisions import Policy, decide, state_of
+        from churnmodel.decisions import decide, state_of
         from churnmodel.modeling.model import _levels
         from churnmodel.risk import DEFAULT_BANDS, band_codes, band_names
         from churnmodel.serving.pyfunc import max_request_rows
@@ -210,7 +210,7 @@ class LeanScorer:
         sc = m.info.get("scoring", {})
         p = m.calibrator.predict(np.asarray(m.candidate.raw_score(X), dtype=np.float64))
         # the state and action exactly as risk_frame decides them (churnmodel.decisions)
-        pol = Policy.from_info(m.info, m.horizon_days)
+        pol = m.policy()
         nan = np.full(n, math.nan)
 
         def numbers(name: str) -> np.ndarray:
