@@ -67,12 +67,11 @@ notebooks: $(STAMP) ## run the four notebooks top to bottom (CONFIG=file.toml fo
 # Chromium renders the report in tests/e2e/test_report.py: scripts/ensure-chromium installs it
 # when it can (root or sudo); otherwise those tests skip with how to install it (fail under CI=true).
 # Java runs Spark in tests/spark: scripts/ensure-java installs it the same way (those tests
-# fail, saying how to install it, where it cannot). --dist loadgroup keeps every Spark test
-# on one worker, so one Spark session serves them all.
+# fail, saying how to install it, where it cannot).
 test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end to end, Spark engine; ~12 min)
 	@scripts/ensure-chromium || true
 	@scripts/ensure-java || true
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 check: $(STAMP) ## the fast layers only (unit, data, model behaviour, doctests; under 2 min)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -52,6 +52,8 @@ def pytest_xdist_make_scheduler(config, log):
 
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
+            if path.startswith("tests/spark/"):  # one worker, one Spark session (a JVM)
+                return "tests/spark"
             return group_of.get(path, path)
 
     return SharedModelScheduling(config, log)
