@@ -378,9 +378,9 @@ class EngineConfig:
         if not 0 <= self.buckets <= 100_000:
             raise ConfigError(f"engine.buckets must be between 0 (chosen from the data size) and "
                               f"100,000, got {self.buckets}.")
-        if self.sample_customers != 0 and not 1_000 <= self.sample_customers <= 1_000_000_000:
+        if self.sample_customers != 0 and not 100 <= self.sample_customers <= 1_000_000_000:
             raise ConfigError(f"engine.sample_customers must be 0 (every customer) or between "
-                              f"1,000 and 1,000,000,000, got {self.sample_customers:,}.")
+                              f"100 and 1,000,000,000, got {self.sample_customers:,}.")
 
 
 @dataclass(frozen=True)
