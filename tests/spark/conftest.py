@@ -13,12 +13,12 @@ import pytest
 
 from churnmodel.config import EngineConfig
 
-ENGINE = EngineConfig(name="spark", master="local[2]", buckets=3)
+ENGINE = EngineConfig(name="spark", master="local[2]", buckets=2)
 
 
 @pytest.fixture(scope="session")
 def engine() -> EngineConfig:
-    """The engine settings of these tests: local[2], three buckets (some hold few customers)."""
+    """The engine settings of these tests: local[2], two buckets (one Spark task per core)."""
     return ENGINE
 
 
