@@ -88,7 +88,8 @@ def cutoff_frame(tables: Tables, cutoff: pd.Timestamp, builders: Sequence[str],
     passes each bucket's share of them).
     """
     given = population is not None
-    pop = population if given else active_customers(tables, cutoff, activity_lookback_days)
+    pop: pd.Index = (population if population is not None
+                     else active_customers(tables, cutoff, activity_lookback_days))
     if not with_labels and len(pop) == 0 and not given:  # scoring: an empty answer would look like success
         raise DataError("transactions", "ts", f"has no customer active at {cutoff.date()} (a "
                         f"purchase in the {activity_lookback_days} days up to it; the data end on "

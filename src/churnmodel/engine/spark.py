@@ -230,10 +230,15 @@ def _encode(s: pd.Series, kind: str) -> pa.Array:
         return pa.array(s.astype("Int64"), pa.int64())
     if kind == "bool":
         return pa.array(s.astype("boolean"), pa.bool_())
+    if isinstance(s.dtype, pd.CategoricalDtype):  # each level's text once; code -1 is missing
+        levels = np.array([str(c) for c in s.cat.categories] + [None], dtype=object)
+        return pa.array(levels[s.cat.codes.to_numpy()], pa.string())
+    if isinstance(s.dtype, pd.StringDtype):
+        return pa.array(s.to_numpy(dtype=object, na_value=None), pa.string())
     values = s.astype(object).to_numpy()
     missing = pd.isna(values)
-    text = np.where(missing, None, values.astype(str) if len(values) else values)
-    return pa.array(text.tolist(), pa.string())
+    text: list[str | None] = [None if m else str(v) for v, m in zip(values, missing, strict=True)]
+    return pa.array(text, pa.string())
 
 
 def _decode(arr: pa.ChunkedArray | pa.Array, like: pd.Series) -> Any:
