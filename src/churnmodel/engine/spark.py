@@ -70,6 +70,7 @@ _ARROW = {"string": pa.string(), "bool": pa.bool_(), "long": pa.int64(), "double
           "time": pa.int64()}
 _DDL = {"string": "string", "bool": "boolean", "long": "bigint", "double": "double",
         "time": "bigint"}
+LOG4J = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.properties")
 INSTALL_JAVA = ("install Java 17 or later (Debian/Ubuntu: `sudo apt-get install -y "
                 "openjdk-17-jre-headless`, or run scripts/ensure-java), or set JAVA_HOME; or "
                 "use a Spark Connect server ([engine] remote = \"sc://host:15002\")")
@@ -139,6 +140,8 @@ def spark_session(engine: EngineConfig | None = None) -> Any:
                        .config("spark.ui.enabled", "false")
                        .config("spark.ui.showConsoleProgress", "false")
                        .config("spark.sql.adaptive.enabled", "true")
+                       .config("spark.driver.extraJavaOptions",
+                               f"-Dlog4j2.configurationFile=file:{LOG4J}")
                        .config("spark.driver.memory",
                                os.environ.get("CHURNMODEL_SPARK_DRIVER_MEMORY", "2g")))
             try:
