@@ -14,6 +14,7 @@ PORT   ?= 5001
 FOLDS  ?= 3
 CUSTOMERS ?= 1000000
 SCALING ?= auto
+ENGINE ?= duckdb
 
 .DEFAULT_GOAL := help
 .PHONY: help venv data train profile backtest score evaluate serve test check lint bench clean notebooks report
@@ -76,8 +77,8 @@ test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end t
 check: $(STAMP) ## the fast layers only (unit, data, model behaviour, doctests; under 2 min)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: $(STAMP) ## time and size every stage at CUSTOMERS=1000000, write bench/results.json
-	$(BIN)/python -m churnmodel.bench --customers $(CUSTOMERS) --scaling $(or $(SCALING),none)
+bench: $(STAMP) ## time and size every stage at CUSTOMERS=1000000 (ENGINE=spark: Spark beside DuckDB), write bench/results.json
+	$(BIN)/python -m churnmodel.bench --customers $(CUSTOMERS) --scaling $(or $(SCALING),none) --engine $(ENGINE)
 
 lint: $(STAMP) ## ruff over src and tests, mypy over src
 	$(BIN)/ruff check src tests
