@@ -37,6 +37,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -182,8 +183,19 @@ def spark_failure(exc: BaseException, what: str) -> ChurnModelError:
     ours = _RAISED.findall(text)
     if ours:
         return ChurnModelError(ours[-1][1])
+    if "OutOfMemoryError" in text or "Java heap space" in text:
+        return ChurnModelError(f"Spark ran out of memory while {what}. Fix: more, smaller buckets "
+                               "([engine] buckets), more memory for Spark's driver "
+                               "(CHURNMODEL_SPARK_DRIVER_MEMORY, default 2g, on a local master) or "
+                               "executors (spark.executor.memory / memoryOverhead on a cluster)")
+    caused = re.findall(r"^Caused by: ([\w.$]+): (.+)$", text, re.M)
     raised = [m for m in _PY_RAISED.findall(text) if not m[0].startswith(("py4j", "org.apache"))]
-    cause = f"{raised[-1][0].rsplit('.', 1)[-1]}: {raised[-1][1]}" if raised else _first_line(exc)
+    if raised:
+        cause = f"{raised[-1][0].rsplit('.', 1)[-1]}: {raised[-1][1]}"
+    elif caused:
+        cause = f"{caused[-1][0].rsplit('.', 1)[-1]}: {caused[-1][1]}"
+    else:
+        cause = _first_line(exc)
     return ChurnModelError(f"the Spark engine failed while {what}: {one_line(cause)[:500]}. Fix: "
                            "check the input tables and [engine] settings (workers need churnmodel, "
                            "duckdb and pyarrow installed, the same versions as here); rerun with "
@@ -342,12 +354,18 @@ class _Shipped:
         return _BucketTables(**frames, last_event=self.last_event)
 
 
-def _ship(spark: Any, tables: Tables, buckets: int) -> tuple[Any, _Shipped]:
+@contextlib.contextmanager
+def _ship(spark: Any, tables: Tables, buckets: int) -> Iterator[tuple[Any, _Shipped]]:
     """Every table as one Spark frame (``_t`` tags the table, ``_row`` keeps the row order),
-    with a ``_bucket`` column from a hash of ``customer_id``."""
+    with a ``_bucket`` column from a hash of ``customer_id``, one partition per bucket.
+
+    On a local master the tables go through Parquet files in a temporary directory, which
+    Spark's tasks read (removed afterwards); elsewhere (Spark Connect, a cluster) they go as
+    Arrow from this process (``createDataFrame``), held by the Spark driver until read.
+    """
     from pyspark.sql import functions as F
 
-    parts, templates, columns = [], {}, {}
+    parts, templates, columns = {}, {}, {}
     id_kind = _kind(tables.transactions["customer_id"].dtype)
     for i, name in enumerate(TABLES):
         df = getattr(tables, name)
@@ -366,13 +384,44 @@ def _ship(spark: Any, tables: Tables, buckets: int) -> tuple[Any, _Shipped]:
         body = cols.encode(df.reset_index(drop=True))
         body = body.append_column("_t", pa.array(np.full(len(df), i, dtype=np.int8)))
         body = body.append_column("_row", pa.array(np.arange(len(df), dtype=np.int64)))
-        parts.append(body)
-    data = pa.concat_tables(parts, promote_options="default")
-    with _spark_errors("loading the tables into Spark"):
-        frame = spark.createDataFrame(data)
-        spark.conf.set("spark.sql.shuffle.partitions", str(buckets))
-        frame = frame.withColumn("_bucket", F.pmod(F.xxhash64(F.col("customer_id")), F.lit(buckets)))
-    return frame, _Shipped(templates, columns, tables.max_event_ts())
+        parts[name] = body
+    staging = tempfile.mkdtemp(prefix="churnmodel-spark-") if _local(spark) else None
+    try:
+        with _spark_errors("loading the tables into Spark"):
+            if staging is not None:
+                import pyarrow.parquet as pq
+
+                frames = []
+                for name, body in parts.items():
+                    path = os.path.join(staging, f"{name}.parquet")
+                    pq.write_table(body, path)
+                    frames.append(spark.read.parquet(path))
+                frame = frames[0]
+                for other in frames[1:]:
+                    frame = frame.unionByName(other, allowMissingColumns=True)
+            else:
+                frame = spark.createDataFrame(pa.concat_tables(list(parts.values()),
+                                                               promote_options="default"))
+            del parts
+            frame = frame.withColumn("_bucket", F.pmod(F.xxhash64(F.col("customer_id")),
+                                                       F.lit(buckets)))
+            # one partition per bucket (the grouping reuses it: no second shuffle, and the
+            # session's spark.sql.shuffle.partitions is left as the user set it)
+            frame = frame.repartition(buckets, "_bucket")
+        yield frame, _Shipped(templates, columns, tables.max_event_ts())
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _local(spark: Any) -> bool:
+    """A classic session on a local master: its tasks read this machine's files."""
+    if type(spark).__module__.startswith("pyspark.sql.connect"):
+        return False
+    try:
+        return str(spark.sparkContext.master).startswith("local")
+    except Exception:  # no SparkContext here (a shared cluster's restricted session)
+        return False
 
 
 def _run(frame: Any, fn: Callable[[pa.Table], pa.Table], out: _Columns, what: str) -> pa.Table:
@@ -485,7 +534,14 @@ def cutoff_frames(tables: Tables, cutoffs: Sequence[pd.Timestamp], builders: Seq
     plan = [_Cutoff(p.cutoff, p.builders, p.template.rename(columns={"cutoff": "_cutoff"}))
             for p in _plan(tables, cutoffs, builders, horizon_days, activity_lookback_days,
                            with_labels)]
-    frame, shipped = _ship(spark, tables, bucket_count(tables, engine))
+    with _ship(spark, tables, bucket_count(tables, engine)) as (frame, shipped):
+        return _cutoff_frames(frame, shipped, tables, plan, horizon_days, activity_lookback_days,
+                              engine, with_labels, seed, sample)
+
+
+def _cutoff_frames(frame: Any, shipped: _Shipped, tables: Tables, plan: list[_Cutoff],
+                   horizon_days: int, activity_lookback_days: int, engine: EngineConfig,
+                   with_labels: bool, seed: int, sample: bool) -> list[pd.DataFrame]:
     threshold = None
     cap = engine.sample_customers
     if sample and cap and tables.transactions["customer_id"].nunique() > cap:
@@ -578,8 +634,6 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
                    ("customer_id",) + tuple(f"s{i}" for i in range(len(s_cols.names)))
                    + tuple(f"x{i}" for i in range(len(x_cols.names) - 1)),
                    x_cols.kinds[:1] + s_cols.kinds + x_cols.kinds[1:])
-    frame, shipped = _ship(spark, seen, bucket_count(seen, engine))
-
     def per_bucket(tbl: pa.Table) -> pa.Table:
         tables_b = shipped.tables(tbl)
         pop = active_customers(tables_b, as_of, L)
@@ -591,7 +645,8 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
         both = pd.concat([scored.add_prefix("s:"), X.add_prefix("x:")], axis=1)
         return out.encode(both.reset_index(names="customer_id"))
 
-    tbl = _run(frame, per_bucket, out, "scoring")
+    with _ship(spark, seen, bucket_count(seen, engine)) as (frame, shipped):
+        tbl = _run(frame, per_bucket, out, "scoring")
     if tbl.num_rows == 0:
         raise DataError("transactions", "ts", f"has no customer active at {as_of.date()} (a "
                         f"purchase in the {L} days up to it; the data end on "
