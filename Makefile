@@ -14,6 +14,7 @@ PORT   ?= 5001
 FOLDS  ?= 3
 CUSTOMERS ?= 1000000
 SCALING ?= auto
+ENGINE ?= duckdb
 
 .DEFAULT_GOAL := help
 .PHONY: help venv data train profile backtest score evaluate serve test check lint bench clean notebooks report
@@ -68,16 +69,19 @@ notebooks: $(STAMP) ## run the four notebooks top to bottom (CONFIG=file.toml fo
 # when it can (root or sudo); otherwise those tests skip with how to install it (fail under CI=true).
 # PostgreSQL backs the team's MLflow server in tests/e2e/test_team_server.py: scripts/ensure-postgresql
 # installs it likewise; without it that test fails and says how to install it.
-test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end to end; ~10 min)
+# Java runs Spark in tests/spark: scripts/ensure-java installs it the same way (those tests
+# fail, saying how to install it, where it cannot).
+test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end to end, Spark, team server)
 	@scripts/ensure-chromium || true
 	@scripts/ensure-postgresql || true
+	@scripts/ensure-java || true
 	$(BIN)/python -m pytest -n 2
 
 check: $(STAMP) ## the fast layers only (unit, data, model behaviour, doctests; under 2 min)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: $(STAMP) ## time and size every stage at CUSTOMERS=1000000, write bench/results.json
-	$(BIN)/python -m churnmodel.bench --customers $(CUSTOMERS) --scaling $(or $(SCALING),none)
+bench: $(STAMP) ## time and size every stage at CUSTOMERS=1000000 (ENGINE=spark: Spark beside DuckDB), write bench/results.json
+	$(BIN)/python -m churnmodel.bench --customers $(CUSTOMERS) --scaling $(or $(SCALING),none) --engine $(ENGINE)
 
 lint: $(STAMP) ## ruff over src and tests, mypy over src
 	$(BIN)/ruff check src tests

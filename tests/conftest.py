@@ -17,7 +17,7 @@ from churnmodel.data.io import load_default_tables
 from churnmodel.data.synthetic import generate, write_synthetic
 from churnmodel.modeling.train import train
 
-SLOW_LAYERS = ("e2e", "robustness")  # real commands, servers, notebooks: slow by nature
+SLOW_LAYERS = ("e2e", "robustness", "spark")  # real commands, servers, notebooks, a JVM: slow
 
 # The small model every fast model test shares (seed 42, the default).
 FAST_MODEL = ModelConfig(n_estimators=200, early_stopping_rounds=30)
@@ -52,6 +52,8 @@ def pytest_xdist_make_scheduler(config, log):
 
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
+            if path.startswith("tests/spark/"):  # one worker, one Spark session (a JVM)
+                return "tests/spark"
             return group_of.get(path, path)
 
     return SharedModelScheduling(config, log)

@@ -19,7 +19,14 @@ from typing import Any
 
 import pandas as pd
 
-from churnmodel.config import SEED_RANGE, SYNTH_MIN_CUSTOMERS, Config, load_config, with_overrides
+from churnmodel.config import (
+    ENGINES,
+    SEED_RANGE,
+    SYNTH_MIN_CUSTOMERS,
+    Config,
+    load_config,
+    with_overrides,
+)
 from churnmodel.errors import ChurnModelError, describe_failure
 
 log = logging.getLogger("churnmodel")
@@ -56,6 +63,8 @@ def _int_in(lo: int, hi: int):
 
 
 _SEED = _int_in(*SEED_RANGE)
+ENGINE_HELP = ("where features are built: duckdb (this machine) or spark (one customer bucket per "
+               "Spark task; [engine] master / remote); default: [engine] name")
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -64,6 +73,7 @@ def _config(args: argparse.Namespace) -> Config:
     return with_overrides(
         cfg,
         training={"as_of": getattr(args, "as_of", None), "seed": getattr(args, "seed", None)},
+        engine={"name": getattr(args, "engine", None)},
         # --model-dir names the one place a run writes to: its report goes there too
         output={"model_dir": model_dir, "report_dir": model_dir},
     )
@@ -400,9 +410,16 @@ def cmd_score(args: argparse.Namespace) -> None:
     steps = ["features", "predict + explain at-risk", "write"]
     found: dict[str, Any] = {}
     with _progress(len(steps), not args.quiet, "scoring") as bar:
-        scores = score_customers(model, tables, as_of, cfg.scoring, explain=not args.no_drivers,
-                                 on_step=lambda s: (bar.set_postfix_str(s), bar.update(1)),
-                                 on_features=lambda X: found.update(drift=against_model(model.info, X)))
+        scorer = score_customers
+        if cfg.engine.name == "spark":  # the same rows, built and scored per bucket on Spark
+            from functools import partial
+
+            from churnmodel.engine.spark import score_customers as spark_score
+
+            scorer = partial(spark_score, engine=cfg.engine)
+        scores = scorer(model, tables, as_of, cfg.scoring, explain=not args.no_drivers,
+                        on_step=lambda s: (bar.set_postfix_str(s), bar.update(1)),
+                        on_features=lambda X: found.update(drift=against_model(model.info, X)))
         estimate = _write_scores(args, cfg, model, as_of, scores, out)
         if found["drift"] is not None:
             write_table(found["drift"][0], drift_out)
@@ -894,6 +911,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train, compare with baselines, export the champion")
     common(tr)
+    tr.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
     tr.add_argument("--as-of", type=_parse_date, help="ignore every event after this date "
                     "(backtesting); default: the latest event")
     tr.add_argument("--seed", type=_SEED, help="random seed (default from config: 42)")
@@ -945,6 +963,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--no-drivers", action="store_true", help="skip explaining at-risk customers")
     sc.add_argument("--call-list", type=_int_in(1, 10_000_000), metavar="N",
                     help="also write the N customers to contact first to <stem>_call_list.csv")
+    sc.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
     sc.set_defaults(func=cmd_score)
 
     ev = sub.add_parser("evaluate", help="how a past score file turned out: realised metrics once "

@@ -342,6 +342,47 @@ class SurvivalConfig:
             raise ConfigError(f"survival.learning_rate must be in (0, 1], got {self.learning_rate}.")
 
 
+ENGINES = ("duckdb", "spark")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Where features, labels and populations are built: ``duckdb`` on this machine, or
+    ``spark``, the same DuckDB builders run per customer bucket on a Spark cluster
+    (:mod:`churnmodel.engine.spark`; needs the ``spark`` extra).
+
+    Spark's session: the active one when run inside a cluster job; else ``remote`` (Spark
+    Connect, ``sc://host:15002``: no JVM on this machine); else ``master`` (``local[2]``: a
+    local JVM, Java 17+). ``buckets`` customer buckets (one Spark task each); 0 chooses
+    them from the data size. Training fits on the driver, from at most ``sample_customers``
+    customers (a seeded sample of whole customers, the same share at every cutoff; 0 keeps
+    every customer).
+    """
+
+    name: str = "duckdb"
+    master: str = "local[2]"
+    remote: str = ""
+    buckets: int = 0
+    sample_customers: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise ConfigError(f"engine.name must be one of {', '.join(ENGINES)}, got "
+                              f"{self.name!r}.{nearest(self.name, ENGINES)}")
+        if not self.master.strip():
+            raise ConfigError('engine.master must name a Spark master, e.g. "local[2]" or '
+                              '"spark://host:7077"; got an empty string.')
+        if self.remote and not re.match(r"^sc://[^/\s:]+(:\d+)?(/.*)?$", self.remote):
+            raise ConfigError(f"engine.remote must be a Spark Connect address such as "
+                              f"\"sc://host:15002\" (or empty for master), got {self.remote!r}.")
+        if not 0 <= self.buckets <= 100_000:
+            raise ConfigError(f"engine.buckets must be between 0 (chosen from the data size) and "
+                              f"100,000, got {self.buckets}.")
+        if self.sample_customers != 0 and not 100 <= self.sample_customers <= 1_000_000_000:
+            raise ConfigError(f"engine.sample_customers must be 0 (every customer) or between "
+                              f"100 and 1,000,000,000, got {self.sample_customers:,}.")
+
+
 @dataclass(frozen=True)
 class SegmentConfig:
     """Behavioural clustering: k chosen by silhouette on a sample within ``[k_min, k_max]``."""
@@ -443,6 +484,7 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     value: ValueConfig = field(default_factory=ValueConfig)
     survival: SurvivalConfig = field(default_factory=SurvivalConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-serialisable view (paths as strings) for logging and metadata."""

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 SUFFIXES = (".csv", ".parquet")
 __all__ = ["SUFFIXES", "Segments", "call_list", "check_model_project", "check_output_path",
            "choose_threshold", "customer_segments",
-           "customer_value", "profit_curve", "risk_band", "score_customers", "score_frame",
+           "customer_value", "finish_scores", "profit_curve", "risk_band", "score_customers",
+           "score_frame", "score_rows",
            "write_table"]
 
 
@@ -281,21 +282,40 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
     if on_features is not None:
         on_features(X)
     step("features")
+    scored, source = score_rows(model, tables, as_of, X, cfg, explain)
+    step("predict + explain")
+    return finish_scores(scored, X, model, source)
+
+
+def score_rows(model: ChurnModel, tables: Tables, as_of: pd.Timestamp, X: pd.DataFrame,
+               cfg: ScoringConfig, explain: bool = True) -> tuple[pd.DataFrame, str]:
+    """What :func:`score_customers` gives each customer on their own (every column but the
+    RFM segment, index ``customer_id`` in ``X``'s order), and the value source.
+
+    Each row depends only on that customer's features and history and on what the model
+    fixed at training, so any subset of customers (a Spark engine bucket) scores alike.
+    """
     vm = getattr(model, "value_model", None)
     value = customer_value(tables, as_of, X.index, cfg.value_window_days, vm)
     scored = score_frame(model, X, explain=explain, value=value.to_numpy())
-    step("predict + explain")
     scored.insert(5, "customer_value", value.to_numpy())
     scored.insert(6, "expected_value_at_risk", scored["churn_probability"] * scored["customer_value"])
     scored = _with_lifetime(scored, model, tables, as_of, X)
+    return scored, value.attrs.get("source", "")
+
+
+def finish_scores(scored: pd.DataFrame, X: pd.DataFrame, model: ChurnModel | None,
+                  source: str) -> pd.DataFrame:
+    """:func:`score_rows`' rows of every customer scored, with what needs all of them (the
+    RFM segment: quantiles over everyone in ``X``), riskiest first."""
     if {"recency_days", "frequency", "monetary_total"} <= set(X.columns):
         from churnmodel.segmentation import rfm_scores
 
         scored.insert(7, "rfm_segment", rfm_scores(X)["rfm_segment"].reindex(X.index).to_numpy())
     scored = scored.sort_values("churn_probability", ascending=False, kind="stable")
     out = scored.reset_index(names="customer_id")
-    out.attrs["value_source"] = value.attrs.get("source", "")
-    out.attrs["value_note"] = value_note(model, value.attrs.get("source", ""))
+    out.attrs["value_source"] = source
+    out.attrs["value_note"] = value_note(model, source)
     return out
 
 

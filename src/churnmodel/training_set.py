@@ -80,13 +80,17 @@ def time_split(cutoffs: Sequence[pd.Timestamp], horizon_days: int, embargo: bool
 def cutoff_frame(tables: Tables, cutoff: pd.Timestamp, builders: Sequence[str],
                  horizon_days: int, activity_lookback_days: int,
                  max_customers: int | None = None, seed: int = 0,
-                 with_labels: bool = True) -> pd.DataFrame:
+                 with_labels: bool = True, population: pd.Index | None = None) -> pd.DataFrame:
     """Features (and the label) of the active population at one cutoff.
 
     Index: ``(cutoff, customer_id)``; columns: features, then ``churned`` if labelled.
+    ``population``: these customers instead of those active at the cutoff (the Spark engine
+    passes each bucket's share of them).
     """
-    pop = active_customers(tables, cutoff, activity_lookback_days)
-    if not with_labels and len(pop) == 0:  # scoring: an empty answer would look like success
+    given = population is not None
+    pop: pd.Index = (population if population is not None
+                     else active_customers(tables, cutoff, activity_lookback_days))
+    if not with_labels and len(pop) == 0 and not given:  # scoring: an empty answer would look like success
         raise DataError("transactions", "ts", f"has no customer active at {cutoff.date()} (a "
                         f"purchase in the {activity_lookback_days} days up to it; the data end on "
                         f"{tables.transactions['ts'].max().date()})",

@@ -10,13 +10,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from churnmodel.bench.compare import busy_machine, check_targets, comparisons, machine_facts, memory_scaling
+from churnmodel.bench.compare import (
+    busy_machine,
+    check_targets,
+    comparisons,
+    engine_ratios,
+    machine_facts,
+    memory_scaling,
+)
 from churnmodel.bench.data import data_dir, ensure_data
 from churnmodel.bench.job import Job
 from churnmodel.bench.printing import format_report
 from churnmodel.bench.rest import CLIENTS, ROWS_PER_REQUEST, WORKERS
 from churnmodel.bench.runner import Runner, json_default
-from churnmodel.bench.stages import ALL_STAGES, STAGES, resolve_stages
+from churnmodel.bench.stages import ALL_STAGES, SPARK_STAGES, STAGES, resolve_stages
 
 # Training rows: a sample of this many active customers per cutoff (at 1M customers about
 # 700k are active at each cutoff; uncapped, LightGBM alone would take well over 10 minutes).
@@ -90,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "and report the test AUC each costs, e.g. none,50000,100000")
     p.add_argument("--start-method", choices=("forkserver", "spawn"), default="forkserver",
                    help="how stage processes start (default forkserver: libraries imported once)")
+    p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                   help="spark: also build the features and score end to end on the Spark engine "
+                        "(local[2]) next to the DuckDB engine, with the ratio of each (needs the "
+                        "spark extra and Java 17+)")
     p.add_argument("--quiet", action="store_true", help="print only the final table")
     return p
 
@@ -122,6 +133,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     requested = [s for s in (args.stages or STAGES) if s != "none"]
     if args.rest and "rest" not in requested:
         requested.append("rest")
+    if args.engine == "spark":
+        requested += [s for s in SPARK_STAGES if s not in requested]
     for stage in resolve_stages(requested, d) if requested else []:
         job = Job(stage, stage, str(d), args.customers, args.seed, config=args.config,
                   cap=args.max_customers_per_cutoff if stage in ("training_set", "train") else None,
@@ -144,6 +157,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine, "generate": gen, "stages": stages,
     }
     results["comparisons"] = comparisons(stages, d / "run")
+    results["comparisons"].update(engine_ratios(stages))
     if args.scaling:
         results["scaling"] = _scaling(runner, args, cache, stages, verbose)
     if args.cap_study:

@@ -102,6 +102,26 @@ def comparisons(stages: dict[str, dict[str, Any]], run: Path) -> dict[str, Any]:
     return out
 
 
+def engine_ratios(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The Spark engine's stages against the DuckDB engine's in the same run: seconds, peak
+    memory (the stage's process, and Spark's JVM and workers) and their ratio."""
+    out: dict[str, Any] = {}
+    for local, spark in (("features_all", "features_all_spark"), ("score_e2e", "score_e2e_spark")):
+        a, b = stages.get(local, {}), stages.get(spark, {})
+        if "seconds" not in a or "seconds" not in b:
+            continue
+        out[f"{spark}_vs_duckdb"] = {
+            "duckdb_seconds": a["seconds"], "spark_seconds": b["seconds"],
+            "spark_session_seconds": b.get("session_seconds"),
+            # > 1: the Spark engine takes that many times the DuckDB engine's wall time
+            "ratio": round(b["seconds"] / a["seconds"], 3),
+            "duckdb_peak_rss_mb": a["peak_rss_mb"], "spark_driver_peak_rss_mb": b["peak_rss_mb"],
+            "spark_jvm_and_workers_peak_rss_mb": b.get("spark_peak_rss_mb"),
+            "buckets": b.get("buckets"), "same_file": b.get("same_file_as_duckdb"),
+        }
+    return out
+
+
 def memory_scaling(points: list[dict[str, Any]], stage: str) -> dict[str, Any]:
     """Slope of peak RSS against customers, and whether growth is at most linear.
 

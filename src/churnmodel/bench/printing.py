@@ -77,6 +77,17 @@ def format_report(res: dict[str, Any]) -> str:
                      f"{c['limit']}x: {'met' if c['met'] else 'MISSED'}); peak "
                      f"{c['project_peak_rss_mb']:,.0f} vs {c['duckdb_peak_rss_mb']:,.0f} MB; core "
                      f"columns agree: {'yes' if agree.get('agree') else 'NO'}")
+    for key, what in (("features_all_spark_vs_duckdb", "features at one cutoff"),
+                      ("score_e2e_spark_vs_duckdb", "score end to end")):
+        if key in cmp:
+            c = cmp[key]
+            same = {True: "; same score file", False: "; score file DIFFERS"}.get(c.get("same_file"), "")
+            lines.append(f"  Spark engine (local[2], {c['buckets']} buckets) vs DuckDB, {what}: "
+                         f"{c['spark_seconds']:.1f} s (session start {c['spark_session_seconds'] or 0:.1f} "
+                         f"s) vs {c['duckdb_seconds']:.1f} s = {c['ratio']:.2f}x its time; peak "
+                         f"{c['spark_driver_peak_rss_mb']:,.0f} MB driver + "
+                         f"{c['spark_jvm_and_workers_peak_rss_mb'] or 0:,.0f} MB JVM and workers vs "
+                         f"{c['duckdb_peak_rss_mb']:,.0f} MB{same}")
     ex = res["stages"].get("explain_top10", {})
     if "rows_per_second" in ex and ex["rows_per_second"]:
         lines.append(f"  drivers per second: {ex['rows_per_second']:,.0f} (top 10%: {ex['rows']:,} "

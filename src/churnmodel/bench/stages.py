@@ -29,8 +29,10 @@ FAMILY_TABLE = {"rfm": "transactions", "satisfaction": "feedback", "service": "t
                 "profile": "customers", "engagement": "events", "contact": "transactions"}
 STAGES = ("load", *(f"features_{f}" for f in FAMILIES), "features_all", "rfm_pandas", "rfm_duckdb",
           "training_set", "train", "score", "explain_at_risk", "explain_top10", "score_e2e", "write")
+#: The Spark engine next to features_all and score_e2e (``--engine spark``: local[2]).
+SPARK_STAGES = ("features_all_spark", "score_e2e_spark")
 #: Run only when asked for (``--stages rest`` or ``--rest``): it starts servers and takes minutes.
-OPTIONAL_STAGES = ("rest",)
+OPTIONAL_STAGES = ("rest", *SPARK_STAGES)
 ALL_STAGES = (*STAGES, *OPTIONAL_STAGES)
 LABELS = {
     "generate": "generate synthetic data", "load": "load + validate",
@@ -41,6 +43,7 @@ LABELS = {
     "explain_at_risk": "explain at-risk customers", "explain_top10": "explain top 10% by risk",
     "score_e2e": "score end to end (+write)", "write": "write scores (parquet)",
     "rest": "REST: serve vs bare booster",
+    "features_all_spark": "features: all, Spark engine", "score_e2e_spark": "score end to end, Spark",
 }
 
 
@@ -408,6 +411,119 @@ def _score_e2e(job: Job) -> Iterator[dict[str, Any] | None]:
            "score_seconds": round(t2 - t1, 3), "write_seconds": round(time.perf_counter() - t2, 3)}
 
 
+class _TreePeak:
+    """Peak resident memory of this process's descendants (Spark's JVM and its Python
+    workers), sampled twice a second from /proc while the stage runs."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _TreePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak_mb = max(self.peak_mb, _descendants_rss_mb())
+
+
+def _descendants_rss_mb() -> float:
+    import os
+
+    parent: dict[int, int] = {}
+    rss: dict[int, float] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # from field 3 (state) on
+            parent[int(entry)] = int(fields[1])
+            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, IndexError, ValueError):
+            continue
+    me, total = os.getpid(), 0.0
+    for pid, mb in rss.items():
+        p: int | None = parent.get(pid)
+        while p is not None and p not in (0, 1, me):
+            p = parent.get(p)
+        if p == me and pid != me:
+            total += mb
+    return total
+
+
+def _spark_engine(job: Job) -> Any:
+    from churnmodel.config import EngineConfig
+
+    return EngineConfig(name="spark", master="local[2]")
+
+
+@_stage("features_all_spark")
+def _features_all_spark(job: Job) -> Iterator[dict[str, Any] | None]:
+    from churnmodel.engine import spark as es
+    from churnmodel.features import fix_builders
+
+    tables = _validated_tables(job)
+    as_of = tables.max_event_ts().normalize()
+    labels = _config(job).labels
+    builders = fix_builders(tables, list(FAMILIES))
+    engine = _spark_engine(job)
+    yield None
+    with _TreePeak() as jvm:
+        t0 = time.perf_counter()
+        spark = es.spark_session(engine)
+        t1 = time.perf_counter()
+        feats = es.features(tables, as_of, builders, labels.horizon_days,
+                            labels.activity_lookback_days, engine, spark=spark)
+        t2 = time.perf_counter()
+    yield {"rows": _rows(tables), "unit": f"rows ({len(tables.names())} tables)",
+           "customers": len(feats), "columns": feats.shape[1], "cutoff": str(as_of.date()),
+           "buckets": es.bucket_count(tables, engine), "session_seconds": round(t1 - t0, 3),
+           "job_seconds": round(t2 - t1, 3), "spark_peak_rss_mb": round(jvm.peak_mb, 1)}
+
+
+@_stage("score_e2e_spark")
+def _score_e2e_spark(job: Job) -> Iterator[dict[str, Any] | None]:
+    from churnmodel.data.io import load_default_tables
+    from churnmodel.drift import against_model
+    from churnmodel.engine import spark as es
+    from churnmodel.scoring import write_table
+
+    out = job.run / "scores_spark.parquet"
+    scoring = _config(job).scoring
+    engine = _spark_engine(job)
+    yield None
+    with _TreePeak() as jvm:
+        t0 = time.perf_counter()
+        model = _model(job)
+        tables = load_default_tables(job.raw)
+        t1 = time.perf_counter()
+        spark = es.spark_session(engine)
+        t2 = time.perf_counter()
+        as_of = tables.max_event_ts().normalize()
+        found: dict[str, Any] = {}
+        scores = es.score_customers(model, tables, as_of, scoring, explain=True, engine=engine,
+                                    spark=spark,
+                                    on_features=lambda X: found.update(drift=against_model(model.info, X)))
+        t3 = time.perf_counter()
+        write_table(scores, out)
+    same = None
+    local = job.run / "scores.parquet"
+    if local.exists():
+        same = local.read_bytes() == out.read_bytes()
+    yield {"rows": len(scores), "unit": "customers scored", "at_risk": int(scores["at_risk"].sum()),
+           "load_seconds": round(t1 - t0, 3), "session_seconds": round(t2 - t1, 3),
+           "score_seconds": round(t3 - t2, 3), "write_seconds": round(time.perf_counter() - t3, 3),
+           "buckets": es.bucket_count(tables, engine), "spark_peak_rss_mb": round(jvm.peak_mb, 1),
+           "same_file_as_duckdb": same}
+
+
 @_stage("write")
 def _write(job: Job) -> Iterator[dict[str, Any] | None]:
     import pandas as pd
@@ -430,6 +546,8 @@ def _write(job: Job) -> Iterator[dict[str, Any] | None]:
 def resolve_stages(requested: Sequence[str], d: Path) -> list[str]:
     """The requested stages plus those whose outputs they need and that are missing."""
     want = set(requested)
+    if "features_all_spark" in want:
+        want.add("features_all")  # the DuckDB engine beside it, in the same run
     run = d / "run"
     needs_validated = {s for s in STAGES if s.startswith(("features_", "rfm_"))} | {"training_set",
                                                                                     "score"}
@@ -437,9 +555,12 @@ def resolve_stages(requested: Sequence[str], d: Path) -> list[str]:
         want.add("score_e2e")
     if want & {"explain_at_risk", "explain_top10"} and not (run / "score_features.parquet").exists():
         want.add("score")
-    if want & {"score", "explain_at_risk", "explain_top10", "score_e2e", "rest"} and not (
-            run / "model" / "model.joblib").exists():
+    if "score_e2e_spark" in want and not (run / "scores.parquet").exists():
+        want.add("score_e2e")  # the DuckDB engine's file, to compare with
+    if want & {"score", "explain_at_risk", "explain_top10", "score_e2e", "rest",
+               "score_e2e_spark"} and not (run / "model" / "model.joblib").exists():
         want.add("train")
-    if want & (needs_validated | {"rest"}) and not (d / "validated" / "transactions.parquet").exists():
+    needs_validated |= {"rest", "features_all_spark"}
+    if want & needs_validated and not (d / "validated" / "transactions.parquet").exists():
         want.add("load")
     return [s for s in ALL_STAGES if s in want]

@@ -1,0 +1,77 @@
+"""The Spark engine's parts that need no Spark: frames through Arrow and back with their
+exact dtypes, one-line errors from Spark's, the [engine] settings, the bench's ratios, and
+that importing the engine does not import PySpark."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnmodel.bench.compare import engine_ratios
+from churnmodel.config import config_from_dict
+from churnmodel.engine import spark as es
+from churnmodel.errors import ConfigError
+
+
+def test_frames_cross_arrow_with_their_exact_dtypes_and_levels():
+    df = pd.DataFrame({
+        "ts": pd.to_datetime(["2025-01-01 10:00:00.123456789", None, "2024-02-29 00:00:00.000000001"]),
+        "cat": pd.Categorical(["b", None, "a"], categories=["z", "b", "a"]),
+        "num_cat": pd.Categorical([3, 1, None], categories=[1, 2, 3]),
+        "text": pd.array(["x", None, "é"], dtype="string"),
+        "small": np.array([1, 2, 3], dtype="int8"),
+        "nullable": pd.array([1, None, 3], dtype="Int64"),
+        "flag": [True, False, True],
+        "x": [0.1 + 0.2, np.nan, -0.0],
+    })
+    cols = es._Columns.of([df])
+    back = cols.decode(cols.encode(df), df.iloc[:0])
+    pd.testing.assert_frame_equal(back, df, check_exact=True)
+    assert list(back["cat"].cat.categories) == ["z", "b", "a"]
+
+
+def test_a_worker_error_comes_back_as_its_own_message():
+    text = ("An exception was thrown from the Python worker.\nTraceback (most recent call last):\n"
+            '  File "x.py", line 1\nchurnmodel.errors.ConfigError: unknown feature builder \'x\'.\n'
+            "\tat org.apache.spark.api.python.BasePythonRunner")
+    assert str(es.spark_failure(RuntimeError(text), "building features")) == \
+        "unknown feature builder 'x'."
+    oom = es.spark_failure(RuntimeError("z:org...\njava.lang.OutOfMemoryError: Java heap space"), "x")
+    assert "out of memory" in str(oom) and "[engine] buckets" in str(oom)
+    other = str(es.spark_failure(RuntimeError("An error occurred\nCaused by: java.io.IOException: "
+                                              "bad file\n\tat org.x"), "loading the tables"))
+    assert "IOException: bad file" in other and "\n" not in other
+
+
+@pytest.mark.parametrize("bad, words", [({"name": "spak"}, "Did you mean 'spark'"),
+                                        ({"remote": "localhost:15002"}, "sc://host:15002"),
+                                        ({"buckets": -1}, "engine.buckets"),
+                                        ({"sample_customers": 5}, "engine.sample_customers"),
+                                        ({"bucket": 4}, "Did you mean 'buckets'")])
+def test_engine_settings_are_checked(bad, words):
+    with pytest.raises(ConfigError, match=words):
+        config_from_dict({"engine": bad})
+
+
+def test_the_default_engine_is_duckdb_and_spark_is_one_word_away():
+    assert config_from_dict({}).engine.name == "duckdb"
+    e = config_from_dict({"engine": {"name": "spark", "remote": "sc://h:15002"}}).engine
+    assert (e.name, e.remote, e.buckets) == ("spark", "sc://h:15002", 0)
+
+
+def test_bench_reports_the_spark_engine_as_a_ratio_of_duckdb():
+    stages = {"features_all": {"seconds": 10.0, "peak_rss_mb": 1000.0},
+              "features_all_spark": {"seconds": 50.0, "peak_rss_mb": 900.0, "buckets": 4,
+                                     "session_seconds": 12.0, "spark_peak_rss_mb": 3000.0}}
+    r = engine_ratios(stages)["features_all_spark_vs_duckdb"]
+    assert r["ratio"] == 5.0 and r["spark_jvm_and_workers_peak_rss_mb"] == 3000.0
+
+
+def test_importing_the_engine_does_not_import_pyspark():
+    code = "import sys, churnmodel.engine.spark, churnmodel.cli; print('pyspark' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
