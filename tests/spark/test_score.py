@@ -4,6 +4,8 @@ the RFM segment and the call list."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import warnings
 from pathlib import Path
 
@@ -49,6 +51,7 @@ def project(tmp_path_factory) -> Path:
         warnings.simplefilter("ignore", UserWarning)
         result = train(load_tables(cfg), cfg)
     result.model.save(cfg.output.model_dir)
+    root.joinpath("local_metrics.json").write_text(json.dumps(result.metrics_json(), default=str))
     return root
 
 
@@ -81,3 +84,23 @@ def test_score_customers_on_spark_equals_the_library_call(spark, engine, project
     pd.testing.assert_frame_equal(local, on_spark, check_exact=True)
     assert local.attrs == on_spark.attrs
     pd.testing.assert_frame_equal(seen[0], model.features(tables, as_of), check_exact=True)
+
+
+def test_train_on_spark_fits_the_local_model(spark, engine, project, monkeypatch):
+    """The training set built on Spark (no sample: fewer customers than the cap), then
+    everything after it unchanged: the same champion, metrics, threshold and probabilities."""
+    monkeypatch.setenv("CHURNMODEL_ROOT", str(project))
+    cfg = load_config(project / "shop.toml")
+    cfg = dataclasses.replace(cfg, engine=dataclasses.replace(engine, name="spark"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = train(load_tables(cfg), cfg)
+    local = json.loads((project / "local_metrics.json").read_text())
+    assert json.loads(json.dumps(result.metrics_json(), default=str)) == local
+    from churnmodel.modeling.model import ChurnModel
+
+    shipped = ChurnModel.load(cfg.output.model_dir)
+    tables = load_tables(cfg)
+    X = shipped.features(tables, "2025-12-31")
+    assert (result.model.predict_proba(X) == shipped.predict_proba(X)).all()
+    assert result.model.info["scoring"] == shipped.info["scoring"]
