@@ -91,10 +91,7 @@ def cutoff_frame(tables: Tables, cutoff: pd.Timestamp, builders: Sequence[str],
     pop: pd.Index = (population if population is not None
                      else active_customers(tables, cutoff, activity_lookback_days))
     if not with_labels and len(pop) == 0 and not given:  # scoring: an empty answer would look like success
-        raise DataError("transactions", "ts", f"has no customer active at {cutoff.date()} (a "
-                        f"purchase in the {activity_lookback_days} days up to it; the data end on "
-                        f"{tables.transactions['ts'].max().date()})",
-                        "use an as-of date (--as-of) inside the history")
+        raise nobody_active(tables, cutoff, activity_lookback_days)
     if max_customers is not None and max_customers < 1:
         raise ConfigError(f"[training] max_customers_per_cutoff must be at least 1, got {max_customers}.")
     if max_customers is not None and len(pop) > max_customers:
@@ -120,14 +117,29 @@ def training_set(tables: Tables, cutoffs: Sequence[pd.Timestamp], builders: Sequ
         it = tqdm(cutoffs, desc="features per cutoff", unit="cutoff", leave=False)
     frames = [cutoff_frame(tables, c, builders, horizon_days, activity_lookback_days,
                            max_customers_per_cutoff, seed) for c in it]
-    frames = [f for f in frames if len(f)]
-    if not frames:
+    return stack_cutoffs(frames, cutoffs, activity_lookback_days)
+
+
+def nobody_active(tables: Tables, cutoff: pd.Timestamp, activity_lookback_days: int) -> DataError:
+    """The error of scoring at a date with no active customer (any engine)."""
+    return DataError("transactions", "ts", f"has no customer active at {cutoff.date()} (a "
+                     f"purchase in the {activity_lookback_days} days up to it; the data end on "
+                     f"{tables.transactions['ts'].max().date()})",
+                     "use an as-of date (--as-of) inside the history")
+
+
+def stack_cutoffs(frames: Sequence[pd.DataFrame], cutoffs: Sequence[pd.Timestamp],
+                  activity_lookback_days: int) -> pd.DataFrame:
+    """The training set of the cutoffs' frames (any engine): the non-empty ones stacked with
+    one dtype per categorical column; an error when every cutoff is empty."""
+    kept = [f for f in frames if len(f)]
+    if not kept:
         span = f"{min(cutoffs).date()}..{max(cutoffs).date()}" if len(cutoffs) else "none"
         raise DataError("transactions", "ts", f"no customer is active at any training cutoff "
                         f"({span}: a purchase in the {activity_lookback_days} days up to it)",
                         "check the as-of date (by default the latest event in any table: one "
                         "stray future date moves it) and [labels] activity_lookback_days")
-    return pd.concat(_unify_categories(frames))
+    return pd.concat(_unify_categories(kept))
 
 
 def _unify_categories(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:

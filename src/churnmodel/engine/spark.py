@@ -51,9 +51,9 @@ import pyarrow.compute as pc
 from churnmodel.config import EngineConfig, ScoringConfig
 from churnmodel.data.tables import Tables
 from churnmodel.errors import ChurnModelError, DataError, one_line
-from churnmodel.features.base import family_of
+from churnmodel.features.base import fix_builders
 from churnmodel.labels import active_customers
-from churnmodel.training_set import _unify_categories, cutoff_frame
+from churnmodel.training_set import cutoff_frame, nobody_active, stack_cutoffs
 
 if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
@@ -441,17 +441,15 @@ def _probe(tables: Tables) -> pd.Index:
 
 
 def fixed_builders(tables: Tables, cutoff: pd.Timestamp, builders: Sequence[str]) -> list[str]:
-    """``builders`` with what each family learns fixed as the local engine learns it at
-    ``cutoff`` (from everything dated up to it): each bucket then builds the same columns."""
+    """:func:`~churnmodel.features.fix_builders` on everything dated up to ``cutoff``, as
+    the local engine learns it there: each bucket then builds the same columns. A family
+    with nothing to learn from yet keeps its plain name (nobody is active there either)."""
+    seen = tables.until(cutoff)
     out = []
     for n in builders:
-        fam = family_of(n)
-        if fam.learn is None or ":" in n:
-            out.append(n)
-            continue
         try:
-            out.append(fam.learn(tables.until(cutoff)))
-        except DataError:  # nothing known yet at the cutoff: nobody is active there either
+            out.extend(fix_builders(seen, [n]))
+        except DataError:
             out.append(n)
     return out
 
@@ -574,13 +572,7 @@ def training_set(tables: Tables, cutoffs: Sequence[pd.Timestamp], builders: Sequ
     ``[engine] sample_customers`` customers: what training fits on, on the driver."""
     frames = cutoff_frames(tables, cutoffs, builders, horizon_days, activity_lookback_days,
                            engine, with_labels=True, seed=seed, sample=True, spark=spark)
-    if not frames:
-        span = f"{min(cutoffs).date()}..{max(cutoffs).date()}" if len(cutoffs) else "none"
-        raise DataError("transactions", "ts", f"no customer is active at any training cutoff "
-                        f"({span}: a purchase in the {activity_lookback_days} days up to it)",
-                        "check the as-of date (by default the latest event in any table: one "
-                        "stray future date moves it) and [labels] activity_lookback_days")
-    return pd.concat(_unify_categories(frames))
+    return stack_cutoffs(frames, cutoffs, activity_lookback_days)
 
 
 def features(tables: Tables, as_of: pd.Timestamp | str, builders: Sequence[str], horizon_days: int,
@@ -592,10 +584,7 @@ def features(tables: Tables, as_of: pd.Timestamp | str, builders: Sequence[str],
     frames = cutoff_frames(seen, [as_of], builders, horizon_days, activity_lookback_days, engine,
                            with_labels=False, spark=spark)
     if not frames:
-        raise DataError("transactions", "ts", f"has no customer active at {as_of.date()} (a "
-                        f"purchase in the {activity_lookback_days} days up to it; the data end on "
-                        f"{seen.transactions['ts'].max().date()})",
-                        "use an as-of date (--as-of) inside the history")
+        raise nobody_active(seen, as_of, activity_lookback_days)
     return frames[0].droplevel("cutoff")
 
 
@@ -648,10 +637,7 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
     with _ship(spark, seen, bucket_count(seen, engine)) as (frame, shipped):
         tbl = _run(frame, per_bucket, out, "scoring")
     if tbl.num_rows == 0:
-        raise DataError("transactions", "ts", f"has no customer active at {as_of.date()} (a "
-                        f"purchase in the {L} days up to it; the data end on "
-                        f"{seen.transactions['ts'].max().date()})",
-                        "use an as-of date (--as-of) inside the history")
+        raise nobody_active(seen, as_of, L)
     order = pc.sort_indices(tbl, sort_keys=[("customer_id", "ascending")])
     tbl = tbl.take(order)
     ids = pd.Index(_decode(tbl.column("customer_id"), X_like.index.to_series()), name="customer_id")
