@@ -9,10 +9,12 @@ table is absent is skipped, so transaction-only data still trains.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -150,21 +152,39 @@ def run_sql(sql: str, params: dict, **frames: pd.DataFrame) -> pd.DataFrame:
 
 def _query(sql: str, params: dict, frames: dict[str, pd.DataFrame],
            memory_limit: str | None) -> pd.DataFrame:
-    config: dict[str, str | bool | int | float | list[str]] = {"threads": 2}
-    spill = tempfile.mkdtemp(prefix="churnmodel-duckdb-")
-    if memory_limit is not None:
-        config.update(memory_limit=memory_limit, temp_directory=spill)
+    con = _connection(memory_limit)
+    names = []
     try:
-        con = duckdb.connect(config=config)
-        try:
-            con.execute("SET enable_progress_bar = false")  # no bars in the CLI's output
-            for name, df in frames.items():
-                con.register(name, df)
-            return con.execute(sql, params).df()
-        finally:
-            con.close()
+        for name, df in frames.items():
+            con.register(name, df)
+            names.append(name)
+        return con.execute(sql, params).df()
     finally:
-        shutil.rmtree(spill, ignore_errors=True)
+        for name in names:
+            con.unregister(name)
+
+
+# One DuckDB connection per thread, process and memory limit, opened on first use: opening
+# one costs 20-30 ms, about a third of a builder's query on a 2,000-customer set, and a
+# training runs six builders at every cutoff. The frames are registered for one query only.
+_CONNECTIONS = threading.local()
+
+
+def _connection(memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+    cache = getattr(_CONNECTIONS, "by_limit", None)
+    if cache is None or _CONNECTIONS.pid != os.getpid():  # a forked worker opens its own
+        cache = _CONNECTIONS.by_limit = {}
+        _CONNECTIONS.pid = os.getpid()
+    if memory_limit not in cache:
+        config: dict[str, str | bool | int | float | list[str]] = {"threads": 2}
+        if memory_limit is not None:
+            spill = tempfile.mkdtemp(prefix="churnmodel-duckdb-")
+            atexit.register(shutil.rmtree, spill, ignore_errors=True)
+            config.update(memory_limit=memory_limit, temp_directory=spill)
+        con = duckdb.connect(config=config)
+        con.execute("SET enable_progress_bar = false")  # no bars in the CLI's output
+        cache[memory_limit] = con
+    return cache[memory_limit]
 
 
 def population_frame(customers: pd.Index) -> pd.DataFrame:
