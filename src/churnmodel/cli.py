@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -192,7 +193,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         paths = result.model.save(model_dir, metrics)
         t_exp = time.perf_counter()
         expl, importance = _explain_sample(result)
-        plots = training_plots(result, model_dir / "plots", expl, importance)
+        report = cfg.output.report and not args.no_report
+        plots = training_plots(result, model_dir / "plots", expl, importance) if report else {}
         if importance is not None:
             importance.to_csv(model_dir / "shap_importance.csv", index=False)
         save_pyfunc(result.model, result.test_sample, model_dir / "mlflow_model")
@@ -225,9 +227,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         for line in summary_lines(result.value, result.survival):
             print(line)
         _horizon_check(cfg, tables, result)
-        print(f"\ntrained in {result.seconds['total']:.1f}s, explained and plotted in "
-              f"{t_exp:.1f}s; wrote {', '.join(p.name for p in paths)}, mlflow_model/ and {len(plots)} plots "
-              f"to {model_dir}")
+        print(f"\ntrained in {result.seconds['total']:.1f}s, explained"
+              + (" and plotted" if report else "") + " in "
+              f"{t_exp:.1f}s; wrote {', '.join(p.name for p in paths)}, mlflow_model/"
+              + (f" and {len(plots)} plots" if report else "") + f" to {model_dir}")
         if run_id is not None:
             rep = log_training(result, cfg, tables, model_dir, plots, importance)
             from churnmodel.scorefile import record_training_identity
@@ -241,7 +244,10 @@ def cmd_train(args: argparse.Namespace) -> None:
                 print(f"note: {model_dir} now holds this run's model, not the registered "
                       f"'{cfg.tracking.alias}' that `churnmodel serve` serves; to batch-score "
                       f"with the same model as the server, pass --model {champion}")
-        _report_after_training(cfg, tables, result, model_dir)
+        if report:
+            _report_after_training(cfg, tables, result, model_dir)
+        else:
+            _no_report(cfg, model_dir)
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
@@ -345,6 +351,20 @@ def _report_after_training(cfg: Config, tables, result, model_dir: Path) -> None
               "run `churnmodel report` to retry")
         return
     print(f"report: wrote {out} [{time.perf_counter() - t0:.1f}s]")
+
+
+def _no_report(cfg: Config, model_dir: Path) -> None:
+    """A training without its report: the figures and page of the model it replaced go, so
+    that neither passes for this model's (``churnmodel report`` draws them again)."""
+    from churnmodel.report import REPORT_FILE
+
+    stale = [p for p in (model_dir / "plots", Path(cfg.output.report_dir) / REPORT_FILE)
+             if p.exists()]
+    for p in stale:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    print("report: not written ([output] report = false or --no-report); `churnmodel report` "
+          "writes it" + (f"; removed the replaced model's {', '.join(map(str, stale))}"
+                         if stale else ""))
 
 
 def _explain_sample(result):
@@ -917,6 +937,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=_SEED, help="random seed (default from config: 42)")
     tr.add_argument("--model-dir", help="where to export the model (default models/<project>)")
     tr.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
+    tr.add_argument("--no-report", action="store_true",
+                    help="write no HTML report and no figures after training ([output] report "
+                         "= false); `churnmodel report` writes them later")
     tr.set_defaults(func=cmd_train)
 
     ex = sub.add_parser("explain", help="why given customers have their churn risk (any active "

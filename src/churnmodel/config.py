@@ -236,8 +236,14 @@ class ProjectConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
+    """Where a training writes. ``report = false`` leaves out the HTML report and the figures
+    it shows (``<model_dir>/plots``) after each training, e.g. in a scheduled retraining job
+    or a test that does not look at them (``churnmodel train --no-report`` does the same for
+    one run); ``churnmodel report`` still writes the page on demand."""
+
     model_dir: Path = Path("models") / DEFAULT_PROJECT
     report_dir: Path = Path("reports") / DEFAULT_PROJECT
+    report: bool = True
 
 
 @dataclass(frozen=True)

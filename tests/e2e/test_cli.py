@@ -74,7 +74,7 @@ def test_score_refuses_to_overwrite_without_the_flag(project):
 
 def test_train_as_of_ignores_later_events(project):
     r = run("train", "--config", "config.toml", "--quiet", "--as-of", "2025-06-30",
-            "--model-dir", "model_june", cwd=project)
+            "--model-dir", "model_june", "--no-report", cwd=project)
     assert r.returncode == 0, r.stderr
     assert "test 2025-04-01" in r.stdout  # latest month start with a complete 90-day window
 
@@ -90,7 +90,8 @@ def test_minimal_config_trains_and_scores_a_transaction_only_csv(tmp_path):
     (tmp_path / "churn.toml").write_text(
         '[data.transactions]\npath = "orders.csv"\ncustomer_id = "cust"\n'
         'ts = "order_date"\namount = "dollars"\n')
-    r = run("train", "--config", "churn.toml", "--quiet", "--model-dir", "m", cwd=tmp_path)
+    r = run("train", "--config", "churn.toml", "--quiet", "--model-dir", "m", "--no-report",
+            cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "champion" in r.stdout
     r = run("score", "--config", "churn.toml", "--model", "m", "--out", "scores.csv", cwd=tmp_path)
@@ -175,3 +176,35 @@ def test_explain_prints_both_directions_for_chosen_customers(project):
     why = pd.read_csv(project / "why.csv")
     assert set(why["customer_id"].astype(str)) == set(ids)
     assert {"up", "down"} <= set(why["direction"]) <= {"up", "down", "lever"}
+
+
+def test_a_training_without_report_removes_the_replaced_models_figures_and_page(
+        tmp_path, monkeypatch, capsys):
+    """``[output] report = false`` (a scheduled retraining): no figures, no page, and the ones
+    the previous model left behind go, so that `churnmodel report` cannot show them as this
+    model's."""
+    import warnings
+
+    from churnmodel.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    generate(customers=400, seed=3).transactions.to_csv("tx.csv", index=False)
+    Path("c.toml").write_text(
+        '[data.transactions]\npath = "tx.csv"\n[model]\nn_estimators = 30\n'
+        'candidates = ["lightgbm", "recency"]\n[training]\nn_cutoffs = 6\n'
+        '[output]\nmodel_dir = "m"\nreport_dir = "r"\nreport = false\n[tracking]\nenabled = false\n')
+    (tmp_path / "m" / "plots").mkdir(parents=True)
+    (tmp_path / "m" / "plots" / "roc.png").write_bytes(b"old")
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "churn_report.html").write_text("<html>the old model</html>")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status = main(["train", "--config", "c.toml", "--quiet"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "report: not written ([output] report = false or --no-report)" in out
+    removed = out.split("removed the replaced model's ", 1)[1].splitlines()[0]
+    assert removed == f"{tmp_path / 'm' / 'plots'}, {tmp_path / 'r' / 'churn_report.html'}"
+    assert (tmp_path / "m" / "model.joblib").exists()
+    assert not (tmp_path / "m" / "plots").exists() and not list((tmp_path / "r").glob("*.html"))
+    assert "plots to" not in out

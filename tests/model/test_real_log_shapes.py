@@ -155,7 +155,8 @@ def test_every_scenario_trains_and_scores_from_the_cli(name, scenario_dirs, tmp_
     d = scenario_dirs[name]
     (tmp_path / "c.toml").write_text(
         f'[data]\ndir = "{d}"\n[model]\nn_estimators = 300\nearly_stopping_rounds = 30\n'
-        'n_jobs = 1\n[output]\nmodel_dir = "m"\nreport_dir = "r"\n[tracking]\nenabled = false\n')
+        'n_jobs = 1\n[output]\nmodel_dir = "m"\nreport_dir = "r"\nreport = false\n'
+        '[tracking]\nenabled = false\n')
     first = pd.read_parquet(d / "transactions.parquet")["ts"].min().normalize()
     last = pd.read_parquet(d / "transactions.parquet")["ts"].max().normalize()
     nine = (first + pd.DateOffset(months=9) - pd.Timedelta(days=1)).date()
@@ -184,7 +185,7 @@ def test_a_real_log_shape_trains_with_the_minimal_config(scenario_dirs, tmp_path
     (tmp_path / "shop.toml").write_text(
         '[data.transactions]\npath = "log.csv"\ncustomer_id = "cust"\nts = "date"\n'
         'amount = "dollars"\n[model]\nn_jobs = 1\n[tracking]\nenabled = false\n'
-        '[output]\nmodel_dir = "m"\nreport_dir = "r"\n')
+        '[output]\nmodel_dir = "m"\nreport_dir = "r"\nreport = false\n')
     r = run("train", "--config", "shop.toml", "--as-of", "2025-03-31", "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ladder step 'short'" in r.stdout and "held-out customers at" in r.stdout
@@ -214,7 +215,7 @@ def test_profile_and_the_horizon_warning_from_the_cli(scenario_dirs, tmp_path):
     (tmp_path / "c.toml").write_text(
         f'[data]\ndir = "{scenario_dirs["sparse"]}"\n[labels]\nhorizon_days = 30\n'
         '[model]\nn_estimators = 200\nearly_stopping_rounds = 30\nn_jobs = 1\n'
-        '[output]\nmodel_dir = "m"\nreport_dir = "r"\n[tracking]\nenabled = false\n')
+        '[output]\nmodel_dir = "m"\nreport_dir = "r"\nreport = false\n[tracking]\nenabled = false\n')
     r = run("profile", "--config", "c.toml", "--out", "p.json", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     prof = json.loads((tmp_path / "p.json").read_text())

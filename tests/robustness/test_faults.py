@@ -14,6 +14,7 @@ import pytest
 
 CONFIG = ('[data]\ndir = "data"\n[data.synthetic]\ncustomers = 1200\nseed = 5\n'
           '[model]\nn_estimators = 60\n[training]\nn_cutoffs = 8\n'
+          '[output]\nreport = false\n[survival]\nenabled = false\n'
           '[tracking]\nexperiment = "faults"\nmodel_name = "churn_faults"\n')
 
 

@@ -173,6 +173,10 @@ def train(args: argparse.Namespace, cfg: Config, progress: bool) -> None:
             print(f"MLflow: run {rep.run_id} in experiment '{rep.experiment}' ({rep.tracking_uri}); "
                   f"registered '{cfg.tracking.model_name}' version {rep.version}: {rep.reason} "
                   f"[{rep.seconds:.1f}s]")
+        if not (cfg.output.report and not getattr(args, "no_report", False)):
+            from churnmodel.cli import _no_report
+
+            return _no_report(cfg, model_dir)
         try:
             _write_report(cfg, m, df, result.oof, importance,
                           Path(cfg.output.report_dir) / "churn_report.html")
