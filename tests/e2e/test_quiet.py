@@ -50,7 +50,7 @@ def test_train_into_a_pipe_prints_no_library_line_and_no_carriage_return(project
 
 
 def test_verbose_shows_the_library_lines_again(project):
-    r = train(project, "--verbose", "--model-dir", "model_verbose")
+    r = train(project, "--verbose", "--model-dir", "model_verbose", "--no-report")
     assert r.returncode == 0, r.stderr
     assert "INFO mlflow" in r.stderr and "Validating input example" in r.stderr
     assert "\r" not in r.stdout + r.stderr
