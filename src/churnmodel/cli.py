@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 import warnings
@@ -247,7 +246,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         if report:
             _report_after_training(cfg, tables, result, model_dir)
         else:
-            _no_report(cfg, model_dir)
+            from churnmodel.report import REPORT_FILE, skip_report
+
+            print(skip_report(model_dir, Path(cfg.output.report_dir) / REPORT_FILE))
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
@@ -351,20 +352,6 @@ def _report_after_training(cfg: Config, tables, result, model_dir: Path) -> None
               "run `churnmodel report` to retry")
         return
     print(f"report: wrote {out} [{time.perf_counter() - t0:.1f}s]")
-
-
-def _no_report(cfg: Config, model_dir: Path) -> None:
-    """A training without its report: the figures and page of the model it replaced go, so
-    that neither passes for this model's (``churnmodel report`` draws them again)."""
-    from churnmodel.report import REPORT_FILE
-
-    stale = [p for p in (model_dir / "plots", Path(cfg.output.report_dir) / REPORT_FILE)
-             if p.exists()]
-    for p in stale:
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
-    print("report: not written ([output] report = false or --no-report); `churnmodel report` "
-          "writes it" + (f"; removed the replaced model's {', '.join(map(str, stale))}"
-                         if stale else ""))
 
 
 def _explain_sample(result):

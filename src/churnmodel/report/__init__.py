@@ -30,11 +30,11 @@ from churnmodel.report.gather import (
     metrics_frame,
     top_drivers,
 )
-from churnmodel.report.render import render_html, write_report
+from churnmodel.report.render import render_html, skip_report, write_report
 from churnmodel.scoring import Segments, customer_segments
 from churnmodel.segmentation import segment_metrics, segment_overview
 
 __all__ = ["CHROMIUM_NAMES", "CURVE_PLOTS", "METRIC_COLUMNS", "REPORT_FILE", "SECTION_IDS",
            "ChurnReport", "Rendered", "Segments", "churn_report", "customer_segments",
            "data_coverage", "find_chromium", "metrics_frame", "render_html", "render_in_chromium",
-           "segment_metrics", "segment_overview", "top_drivers", "write_report"]
+           "segment_metrics", "segment_overview", "skip_report", "top_drivers", "write_report"]

@@ -215,3 +215,17 @@ def write_report(report: ChurnReport | str, path: str | Path) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     text = report if isinstance(report, str) else render_html(report)
     return atomic_write(p, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def skip_report(model_dir: str | Path, report_path: str | Path) -> str:
+    """A training without its report (``[output] report = false``): remove the figures and
+    the page the replaced model left, so that neither passes for the new model's, and say so.
+    """
+    import shutil
+
+    stale = [p for p in (Path(model_dir) / "plots", Path(report_path)) if p.exists()]
+    for p in stale:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    return ("report: not written ([output] report = false or --no-report); `churnmodel report` "
+            "writes it" + (f"; removed the replaced model's {', '.join(map(str, stale))}"
+                           if stale else ""))

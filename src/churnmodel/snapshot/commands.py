@@ -174,9 +174,10 @@ def train(args: argparse.Namespace, cfg: Config, progress: bool) -> None:
                   f"registered '{cfg.tracking.model_name}' version {rep.version}: {rep.reason} "
                   f"[{rep.seconds:.1f}s]")
         if not (cfg.output.report and not getattr(args, "no_report", False)):
-            from churnmodel.cli import _no_report
+            from churnmodel.report import skip_report
 
-            return _no_report(cfg, model_dir)
+            print(skip_report(model_dir, Path(cfg.output.report_dir) / "churn_report.html"))
+            return
         try:
             _write_report(cfg, m, df, result.oof, importance,
                           Path(cfg.output.report_dir) / "churn_report.html")
