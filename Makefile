@@ -81,7 +81,7 @@ check: $(STAMP) ## the fast layers only (unit, data, model behaviour, doctests; 
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP) ## time and size every stage at CUSTOMERS=1000000 (ENGINE=spark: Spark beside DuckDB), write bench/results.json
-	$(BIN)/python -m churnmodel.bench --customers $(CUSTOMERS) --scaling $(or $(SCALING),none) --engine $(ENGINE)
+	$(BIN)/python -m churnmodel.bench --customers $(CUSTOMERS) --scaling $(or $(SCALING),none) --engine $(ENGINE) --events $(or $(EVENTS),thin)
 
 lint: $(STAMP) ## ruff over src and tests, mypy over src
 	$(BIN)/ruff check src tests

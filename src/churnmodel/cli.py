@@ -908,8 +908,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=_SEED, help="random seed (default 42)")
     synth.add_argument("--end", type=_parse_date, help="last day of the history (2025-12-31)")
     synth.add_argument("--out", help="output directory (default data/default, or data/SCENARIO)")
-    synth.add_argument("--events", choices=("default", "none"), default="default",
+    synth.add_argument("--events", choices=("default", "thin", "none"), default="default",
                        help="the engagement log (logins, sessions, page views, email opens): "
+                            "'thin' makes it sparse (about 20 events per customer, not 330), "
                             "'none' leaves it out, the other tables unchanged (default: default)")
     synth.add_argument("--scenario", default="default",
                        help="shape of the business: default, single-cohort, sparse, subscription, "

@@ -58,3 +58,16 @@ def test_more_purchases_come_with_more_visits():
     visits = d.events[d.events["event_type"] != "email_open"].groupby("customer_id").size()
     both = pd.concat([n_tx, visits], axis=1).fillna(0)
     assert np.corrcoef(np.log1p(both.iloc[:, 0]), np.log1p(both.iloc[:, 1]))[0, 1] > 0.5
+
+
+def test_a_thin_log_is_about_twenty_events_a_customer_beside_the_same_purchases():
+    """``events="thin"`` (the benchmark's 20M events at 1M customers): the same customers,
+    purchases and oracle, a log about 15x sparser with every event type still in it."""
+    full = generate(customers=1_000, seed=8)
+    thin = generate(customers=1_000, seed=8, events="thin")
+    for name in ("transactions", "feedback", "tickets", "customers", "oracle"):
+        pd.testing.assert_frame_equal(getattr(full, name), getattr(thin, name))
+    per_customer = len(thin.events) / 1_000
+    assert 15 <= per_customer <= 30 and len(full.events) / 1_000 > 250
+    assert set(thin.events["event_type"]) == set(full.events["event_type"])
+    assert thin.meta["events"] == "thin"

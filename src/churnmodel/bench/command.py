@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spark: also build the features and score end to end on the Spark engine "
                         "(local[2]) next to the DuckDB engine, with the ratio of each (needs the "
                         "spark extra and Java 17+)")
+    p.add_argument("--events", choices=("thin", "default", "none"), default="thin",
+                   help="the synthetic engagement log: thin (about 20 events per customer, so 20M "
+                        "at 1M customers; the default here), default (about 330 per customer, as "
+                        "`make train`'s data: too many to generate at 1M on 24 GB), or none")
     p.add_argument("--quiet", action="store_true", help="print only the final table")
     return p
 
@@ -121,10 +125,11 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     runner = Runner(args.start_method)
     verbose = not args.quiet
     cache = Path(args.data_cache)
-    d = data_dir(cache, args.customers, args.seed)
+    d = data_dir(cache, args.customers, args.seed, args.events)
     say = print if verbose else (lambda *a, **k: None)
-    say(f"churnmodel bench: {args.customers:,} customers, seed {args.seed}, data in {d}")
-    gen = ensure_data(runner, d, args.customers, args.seed, verbose)
+    say(f"churnmodel bench: {args.customers:,} customers, seed {args.seed}, {args.events} event "
+        f"log, data in {d}")
+    gen = ensure_data(runner, d, args.customers, args.seed, verbose, args.events)
     if "error" in gen:
         raise SystemExit(f"error: generating the data failed: {gen['error']}")
     if gen.get("cached"):
@@ -143,7 +148,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "churnmodel_bench": 1, "started": started.isoformat(timespec="seconds"),
         "arguments": {k: v for k, v in vars(args).items()},
-        "customers": args.customers, "seed": args.seed, "data_dir": str(d),
+        "customers": args.customers, "seed": args.seed, "events": args.events, "data_dir": str(d),
         "data": {"tables": gen.get("tables") or stages.get("load", {}).get("tables", {})},
         "settings": {
             "max_customers_per_cutoff": args.max_customers_per_cutoff,
@@ -180,8 +185,8 @@ def _scaling(runner: Runner, args: argparse.Namespace, cache: Path,
     for n in sorted(set(args.scaling)):
         if verbose:
             print(f"scaling: {n:,} customers")
-        d = data_dir(cache, n, args.seed)
-        gen = ensure_data(runner, d, n, args.seed, verbose)
+        d = data_dir(cache, n, args.seed, args.events)
+        gen = ensure_data(runner, d, n, args.seed, verbose, args.events)
         point: dict[str, Any] = {"customers": n,
                                  "transactions": (gen.get("tables") or {}).get("transactions", 0)}
         for stage in ("load", "features_all"):

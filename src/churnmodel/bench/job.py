@@ -21,6 +21,7 @@ class Job:
     candidates: tuple[str, ...] | None = None
     config: str | None = None  # a TOML config for labels, training, model and scoring settings
     rest_seconds: float = 8.0  # the REST stage: at most this long per server x size x clients
+    events: str = "default"  # the generator's engagement log: default, thin or none
 
     @property
     def raw(self) -> Path:

@@ -160,7 +160,7 @@ def _generate(job: Job) -> Iterator[dict[str, Any] | None]:
 
     yield None
     t0 = time.perf_counter()
-    data = generate(customers=job.customers, seed=job.seed)
+    data = generate(customers=job.customers, seed=job.seed, events=job.events)
     t1 = time.perf_counter()
     write_synthetic(job.raw, data)
     tables = {n: len(getattr(data, n)) for n in TABLES if getattr(data, n) is not None}
