@@ -76,8 +76,9 @@ def test_rfm_builder_is_compared_with_pandas_and_raw_duckdb_as_ratios(run):
 
 
 def test_fast_rfm_features_equal_the_pandas_reference_at_bench_size(run):
-    d, _, _ = run
-    results = d / "data" / "2000_7" / "run"
+    d, _, res = run
+    assert res["data_dir"] == "data/2000_7_thin" and res["events"] == "thin"  # the default log
+    results = d / res["data_dir"] / "run"
     fast = pd.read_parquet(results / "rfm_project.parquet")
     ref = pd.read_parquet(results / "rfm_pandas.parquet")
     assert len(fast) > 1000
