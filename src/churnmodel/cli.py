@@ -910,7 +910,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", help="output directory (default data/default, or data/SCENARIO)")
     synth.add_argument("--events", choices=("default", "thin", "none"), default="default",
                        help="the engagement log (logins, sessions, page views, email opens): "
-                            "'thin' makes it sparse (about 20 events per customer, not 330), "
+                            "'thin' makes it sparse (about 21 events per customer, not 318), "
                             "'none' leaves it out, the other tables unchanged (default: default)")
     synth.add_argument("--scenario", default="default",
                        help="shape of the business: default, single-cohort, sparse, subscription, "
