@@ -478,7 +478,8 @@ class _EventLog:
                  thin: bool = False) -> None:
         k = EVENT_KNOBS
         # marketing emails: on these days of each customer's list-segment cycle
-        self.email_cycle, self.email_days = (14, (1,)) if thin else (7, (1, 4))
+        self.email_cycle: int = 14 if thin else 7
+        self.email_days: tuple[int, ...] = (1,) if thin else (1, 4)
         self.rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
         rng = self.rng
         # visits per day per unit of purchase rate**rate_link, with a personal factor whose
