@@ -75,7 +75,8 @@ def _config(args: argparse.Namespace) -> Config:
         training={"as_of": getattr(args, "as_of", None), "seed": getattr(args, "seed", None)},
         engine={"name": getattr(args, "engine", None)},
         # --model-dir names the one place a run writes to: its report goes there too
-        output={"model_dir": model_dir, "report_dir": model_dir},
+        output={"model_dir": model_dir, "report_dir": model_dir,
+                "report": False if getattr(args, "no_report", False) else None},
     )
 
 
@@ -192,7 +193,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         paths = result.model.save(model_dir, metrics)
         t_exp = time.perf_counter()
         expl, importance = _explain_sample(result)
-        report = cfg.output.report and not args.no_report
+        report = cfg.output.report
         plots = training_plots(result, model_dir / "plots", expl, importance) if report else {}
         if importance is not None:
             importance.to_csv(model_dir / "shap_importance.csv", index=False)
@@ -226,10 +227,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         for line in summary_lines(result.value, result.survival):
             print(line)
         _horizon_check(cfg, tables, result)
+        made = f"mlflow_model/ and {len(plots)} plots" if report else "mlflow_model/"
         print(f"\ntrained in {result.seconds['total']:.1f}s, explained"
-              + (" and plotted" if report else "") + " in "
-              f"{t_exp:.1f}s; wrote {', '.join(p.name for p in paths)}, mlflow_model/"
-              + (f" and {len(plots)} plots" if report else "") + f" to {model_dir}")
+              f"{' and plotted' if report else ''} in {t_exp:.1f}s; wrote "
+              f"{', '.join(p.name for p in paths)}, {made} to {model_dir}")
         if run_id is not None:
             rep = log_training(result, cfg, tables, model_dir, plots, importance)
             from churnmodel.scorefile import record_training_identity
@@ -394,9 +395,9 @@ def _scoring_model(args: argparse.Namespace, cfg: Config):
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from churnmodel import preflight
+    from churnmodel import engine, preflight
     from churnmodel.drift import against_model, summary_line
-    from churnmodel.scoring import call_list, check_output_path, score_customers, write_table
+    from churnmodel.scoring import call_list, check_output_path, write_table
 
     cfg = _config(args)
     if cfg.data.snapshot:
@@ -417,16 +418,11 @@ def cmd_score(args: argparse.Namespace) -> None:
     steps = ["features", "predict + explain at-risk", "write"]
     found: dict[str, Any] = {}
     with _progress(len(steps), not args.quiet, "scoring") as bar:
-        scorer = score_customers
-        if cfg.engine.name == "spark":  # the same rows, built and scored per bucket on Spark
-            from functools import partial
-
-            from churnmodel.engine.spark import score_customers as spark_score
-
-            scorer = partial(spark_score, engine=cfg.engine)
-        scores = scorer(model, tables, as_of, cfg.scoring, explain=not args.no_drivers,
-                        on_step=lambda s: (bar.set_postfix_str(s), bar.update(1)),
-                        on_features=lambda X: found.update(drift=against_model(model.info, X)))
+        # on Spark, the same rows, built and scored per customer bucket
+        scores = engine.score_customers(
+            model, tables, as_of, cfg, explain=not args.no_drivers,
+            on_step=lambda s: (bar.set_postfix_str(s), bar.update(1)),
+            on_features=lambda X: found.update(drift=against_model(model.info, X)))
         estimate = _write_scores(args, cfg, model, as_of, scores, out)
         if found["drift"] is not None:
             write_table(found["drift"][0], drift_out)

@@ -24,6 +24,7 @@ from churnmodel.bench.printing import format_report
 from churnmodel.bench.rest import CLIENTS, ROWS_PER_REQUEST, WORKERS
 from churnmodel.bench.runner import Runner, json_default
 from churnmodel.bench.stages import ALL_STAGES, SPARK_STAGES, STAGES, resolve_stages
+from churnmodel.config import ENGINES
 
 # Training rows: a sample of this many active customers per cutoff (at 1M customers about
 # 700k are active at each cutoff; uncapped, LightGBM alone would take well over 10 minutes).
@@ -97,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "and report the test AUC each costs, e.g. none,50000,100000")
     p.add_argument("--start-method", choices=("forkserver", "spawn"), default="forkserver",
                    help="how stage processes start (default forkserver: libraries imported once)")
-    p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+    p.add_argument("--engine", choices=ENGINES, default="duckdb",
                    help="spark: also build the features and score end to end on the Spark engine "
                         "(local[2]) next to the DuckDB engine, with the ratio of each (needs the "
                         "spark extra and Java 17+)")

@@ -385,30 +385,48 @@ def _explain(job: Job) -> Iterator[dict[str, Any] | None]:
            "model": model.name}
 
 
-@_stage("score_e2e")
-def _score_e2e(job: Job) -> Iterator[dict[str, Any] | None]:
+def _score_to_file(job: Job, cfg: Config, out: Path) -> tuple[Any, dict[str, float], Tables]:
+    """`churnmodel score` end to end on ``cfg``'s engine: load the model and the tables,
+    (open the Spark session), score with drivers, drift measured as `score` does, write
+    ``out`` and its ``<stem>_drift.csv``; the scores, each step's seconds and the tables."""
+    from churnmodel import engine
     from churnmodel.data.io import load_default_tables
     from churnmodel.drift import against_model
-    from churnmodel.scoring import score_customers, write_table
+    from churnmodel.scoring import write_table
 
-    out = job.run / "scores.parquet"
-    scoring = _config(job).scoring
-    yield None
     t0 = time.perf_counter()
     model = _model(job)
     tables = load_default_tables(job.raw)
     t1 = time.perf_counter()
-    as_of = tables.max_event_ts().normalize()
-    found: dict[str, Any] = {}  # drift, measured while scoring as `churnmodel score` does
-    scores = score_customers(model, tables, as_of, scoring, explain=True,
-                             on_features=lambda X: found.update(drift=against_model(model.info, X)))
+    extra: dict[str, Any] = {}
+    if engine.uses_spark(cfg):
+        from churnmodel.engine import spark as es
+
+        extra["spark"] = es.spark_session(cfg.engine)
     t2 = time.perf_counter()
+    as_of = tables.max_event_ts().normalize()
+    found: dict[str, Any] = {}
+    scores = engine.score_customers(
+        model, tables, as_of, cfg, explain=True,
+        on_features=lambda X: found.update(drift=against_model(model.info, X)), **extra)
+    t3 = time.perf_counter()
     write_table(scores, out)
     if found["drift"] is not None:
-        write_table(found["drift"][0], job.run / "scores_drift.csv")
+        write_table(found["drift"][0], out.with_name(f"{out.stem}_drift.csv"))
+    seconds = {"load_seconds": t1 - t0, "score_seconds": t3 - t2,
+               "write_seconds": time.perf_counter() - t3}
+    if extra:
+        seconds["session_seconds"] = t2 - t1
+    return scores, {k: round(v, 3) for k, v in seconds.items()}, tables
+
+
+@_stage("score_e2e")
+def _score_e2e(job: Job) -> Iterator[dict[str, Any] | None]:
+    cfg = _config(job)
+    yield None
+    scores, seconds, _ = _score_to_file(job, cfg, job.run / "scores.parquet")
     yield {"rows": len(scores), "unit": "customers scored",
-           "at_risk": int(scores["at_risk"].sum()), "load_seconds": round(t1 - t0, 3),
-           "score_seconds": round(t2 - t1, 3), "write_seconds": round(time.perf_counter() - t2, 3)}
+           "at_risk": int(scores["at_risk"].sum()), **seconds}
 
 
 class _TreePeak:
@@ -490,38 +508,18 @@ def _features_all_spark(job: Job) -> Iterator[dict[str, Any] | None]:
 
 @_stage("score_e2e_spark")
 def _score_e2e_spark(job: Job) -> Iterator[dict[str, Any] | None]:
-    from churnmodel.data.io import load_default_tables
-    from churnmodel.drift import against_model
     from churnmodel.engine import spark as es
-    from churnmodel.scoring import write_table
 
+    cfg = replace(_config(job), engine=_spark_engine(job))
     out = job.run / "scores_spark.parquet"
-    scoring = _config(job).scoring
-    engine = _spark_engine(job)
     yield None
     with _TreePeak() as jvm:
-        t0 = time.perf_counter()
-        model = _model(job)
-        tables = load_default_tables(job.raw)
-        t1 = time.perf_counter()
-        spark = es.spark_session(engine)
-        t2 = time.perf_counter()
-        as_of = tables.max_event_ts().normalize()
-        found: dict[str, Any] = {}
-        scores = es.score_customers(model, tables, as_of, scoring, explain=True, engine=engine,
-                                    spark=spark,
-                                    on_features=lambda X: found.update(drift=against_model(model.info, X)))
-        t3 = time.perf_counter()
-        write_table(scores, out)
-    same = None
+        scores, seconds, tables = _score_to_file(job, cfg, out)
     local = job.run / "scores.parquet"
-    if local.exists():
-        same = local.read_bytes() == out.read_bytes()
+    same = local.read_bytes() == out.read_bytes() if local.exists() else None
     yield {"rows": len(scores), "unit": "customers scored", "at_risk": int(scores["at_risk"].sum()),
-           "load_seconds": round(t1 - t0, 3), "session_seconds": round(t2 - t1, 3),
-           "score_seconds": round(t3 - t2, 3), "write_seconds": round(time.perf_counter() - t3, 3),
-           "buckets": es.bucket_count(tables, engine), "spark_peak_rss_mb": round(jvm.peak_mb, 1),
-           "same_file_as_duckdb": same}
+           **seconds, "buckets": es.bucket_count(tables, cfg.engine),
+           "spark_peak_rss_mb": round(jvm.peak_mb, 1), "same_file_as_duckdb": same}
 
 
 @_stage("write")

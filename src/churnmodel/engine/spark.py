@@ -614,15 +614,13 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
     probe_X = cutoff_frame(seen, as_of, plan.builders, H, L, with_labels=False,
                            population=_probe(seen)).droplevel("cutoff")
     probe_scores, source = score_rows(model, seen, as_of, probe_X, cfg, explain)
-    s_like = probe_scores.iloc[:0].reset_index(names="customer_id")
-    x_cols = _Columns.of([X_like.reset_index()], fixed=("customer_id",))
-    s_cols = _Columns.of([s_like.drop(columns=["customer_id"])])
-    # one output: the scores (s<i>), then the features (x<i>) the driver needs
-    out = _Columns(("customer_id",) + tuple(f"s:{c}" for c in s_cols.names)
-                   + tuple(f"x:{c}" for c in x_cols.names[1:]),
-                   ("customer_id",) + tuple(f"s{i}" for i in range(len(s_cols.names)))
-                   + tuple(f"x{i}" for i in range(len(x_cols.names) - 1)),
-                   x_cols.kinds[:1] + s_cols.kinds + x_cols.kinds[1:])
+    S_like = probe_scores.iloc[:0]
+    # one output per customer: the scores ("s:"), then the features the driver needs ("x:")
+    like = pd.DataFrame({"customer_id": pd.Series(X_like.index, dtype=X_like.index.dtype),
+                         **{f"s:{c}": S_like[c].reset_index(drop=True) for c in S_like.columns},
+                         **{f"x:{c}": X_like[c].reset_index(drop=True) for c in X_like.columns}})
+    out = _Columns.of([like], fixed=("customer_id",))
+
     def per_bucket(tbl: pa.Table) -> pa.Table:
         tables_b = shipped.tables(tbl)
         pop = active_customers(tables_b, as_of, L)
@@ -638,17 +636,11 @@ def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str
         tbl = _run(frame, per_bucket, out, "scoring")
     if tbl.num_rows == 0:
         raise nobody_active(seen, as_of, L)
-    order = pc.sort_indices(tbl, sort_keys=[("customer_id", "ascending")])
-    tbl = tbl.take(order)
-    ids = pd.Index(_decode(tbl.column("customer_id"), X_like.index.to_series()), name="customer_id")
-    renamed = tbl.rename_columns(list(out.names))
-    X = _Columns(tuple(f"x:{c}" for c in X_like.columns), tuple(f"x:{c}" for c in X_like.columns),
-                 x_cols.kinds[1:]).decode(renamed, X_like.add_prefix("x:"))
-    X.columns, X.index = X_like.columns, ids
-    S_like = s_like.drop(columns=["customer_id"])
-    scored = _Columns(tuple(f"s:{c}" for c in S_like.columns), tuple(f"s:{c}" for c in S_like.columns),
-                      s_cols.kinds).decode(renamed, S_like.add_prefix("s:"))
-    scored.columns, scored.index = S_like.columns, ids
+    both = out.decode(tbl.take(pc.sort_indices(tbl, sort_keys=[("customer_id", "ascending")])),
+                      like)
+    ids = pd.Index(both["customer_id"], name="customer_id")
+    X = both[[f"x:{c}" for c in X_like.columns]].set_axis(X_like.columns, axis=1).set_axis(ids)
+    scored = both[[f"s:{c}" for c in S_like.columns]].set_axis(S_like.columns, axis=1).set_axis(ids)
     if on_features is not None:
         on_features(X)
     step("features")

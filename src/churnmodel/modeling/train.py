@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnmodel import drift
+from churnmodel import drift, engine
 from churnmodel.config import Config
 from churnmodel.data.tables import Tables
 from churnmodel.decisions import customer_state, policy, typical_gap
-from churnmodel.errors import ConfigError, DataError
+from churnmodel.errors import DataError
 from churnmodel.features import available_builders, fix_builders
 from churnmodel.modeling import ladder
 from churnmodel.modeling.calibration import Calibrator
@@ -31,7 +31,7 @@ from churnmodel.modeling.metrics import evaluate
 from churnmodel.modeling.model import ChurnModel
 from churnmodel.modeling.sanity import learnt_nothing
 from churnmodel.scoring import choose_threshold, customer_value
-from churnmodel.training_set import Split, cutoff_frame, training_set
+from churnmodel.training_set import Split
 
 log = logging.getLogger(__name__)
 
@@ -159,16 +159,8 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     # the refit window: as many cutoffs as training used, ending at the latest labelled one
     refit_cuts = labelled[-len(split.train):] if full else labelled
     used = sorted(set(split.train) | {split.valid, split.test} | (set(refit_cuts) if tc.refit else set()))
-    if cfg.engine.name == "spark":  # features on Spark; the model fits here, on a sample
-        from churnmodel.engine.spark import training_set as spark_training_set
-
-        if tc.max_customers_per_cutoff is not None:
-            raise ConfigError("[training] max_customers_per_cutoff samples on this machine; with "
-                              "[engine] name = \"spark\" set [engine] sample_customers instead.")
-        data = spark_training_set(tables, used, builders, H, L, cfg.engine, tc.seed)
-    else:
-        data = training_set(tables, used, builders, H, L, tc.max_customers_per_cutoff, tc.seed,
-                            progress=progress)
+    # on Spark, features per customer bucket and a sample here; the model fits here either way
+    data = engine.training_set(tables, used, builders, cfg, progress=progress)
     seconds["features"] = time.perf_counter() - t0
     features = _model_features(data, cfg.features.exclude)
     categories = {c: list(data[c].cat.categories) for c in features
@@ -286,7 +278,7 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     reference = drift.profile(Xr)
     # against the rows the champion was chosen on too, when the refit moved away from them
     compared = {"chosen": fit_rows, "shipped": window} if tc.refit else {"shipped": window}
-    asof_drift = _asof_drift(tables, as_of, builders, H, L, features, compared, tc.seed, cfg)
+    asof_drift = _asof_drift(tables, as_of, builders, features, compared, tc.seed, cfg)
     info = {
         "as_of": str(as_of.date()),
         "cutoffs": {"train": [str(c.date()) for c in split.train],
@@ -432,17 +424,11 @@ def _refit(name: str, rows: pd.DataFrame, features: list[str], cfg: Config,
     return Fitted(final, Calibrator(cfg.model.calibration).fit(raw[done], y[done]), n_rounds)
 
 
-def _asof_drift(tables: Tables, as_of: pd.Timestamp, builders: list[str], H: int, L: int,
-                features: list[str], rows: dict[str, pd.DataFrame], seed: int,
-                cfg: Config | None = None) -> dict[str, pd.DataFrame]:
+def _asof_drift(tables: Tables, as_of: pd.Timestamp, builders: list[str], features: list[str],
+                rows: dict[str, pd.DataFrame], seed: int, cfg: Config) -> dict[str, pd.DataFrame]:
     """PSI of the population at ``as_of`` against each named set of training rows."""
     try:
-        if cfg is not None and cfg.engine.name == "spark":
-            from churnmodel.engine.spark import features as spark_features
-
-            now = spark_features(tables, as_of, builders, H, L, cfg.engine)[features]
-        else:
-            now = cutoff_frame(tables, as_of, builders, H, L, with_labels=False)[features]
+        now = engine.features_at(tables, as_of, builders, cfg)[features]
     except DataError:  # nobody active at the as-of date: nothing to compare
         return {}
     now = now.sample(min(len(now), 100_000), random_state=seed)

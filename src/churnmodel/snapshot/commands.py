@@ -173,10 +173,10 @@ def train(args: argparse.Namespace, cfg: Config, progress: bool) -> None:
             print(f"MLflow: run {rep.run_id} in experiment '{rep.experiment}' ({rep.tracking_uri}); "
                   f"registered '{cfg.tracking.model_name}' version {rep.version}: {rep.reason} "
                   f"[{rep.seconds:.1f}s]")
-        if not (cfg.output.report and not getattr(args, "no_report", False)):
-            from churnmodel.report import skip_report
+        if not cfg.output.report:
+            from churnmodel.report import REPORT_FILE, skip_report
 
-            print(skip_report(model_dir, Path(cfg.output.report_dir) / "churn_report.html"))
+            print(skip_report(model_dir, Path(cfg.output.report_dir) / REPORT_FILE))
             return
         try:
             _write_report(cfg, m, df, result.oof, importance,
