@@ -13,6 +13,7 @@ each model's results are and how often the champion led.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -62,10 +63,12 @@ def backtest(tables: Tables, cfg: Config, folds: int = 3, step_months: int = 3,
     from churnmodel.modeling.ladder import plan
     from churnmodel.modeling.metrics import evaluate
     from churnmodel.modeling.train import train
-    from churnmodel.training_set import cutoff_frame
+    from churnmodel.training_set import CutoffCache, cutoff_frame
 
     end = pd.Timestamp(cfg.training.as_of) if cfg.training.as_of else tables.max_event_ts()
     tables = tables.until(end.normalize())
+    # the folds' monthly cutoffs overlap: each labelled frame is built once (CutoffCache)
+    cache = CutoffCache(tables)
     H, L = cfg.labels.horizon_days, cfg.labels.activity_lookback_days
     dates = fold_dates(end, H, folds, step_months)
     first = tables.transactions["ts"].min()
@@ -80,8 +83,9 @@ def backtest(tables: Tables, cfg: Config, folds: int = 3, step_months: int = 3,
         fold_cfg = with_overrides(cfg, training={"as_of": str(date.date())},
                                   survival={"enabled": False})
         try:
-            result = train(tables, fold_cfg, refit_all=cfg.training.refit)
-            frame = cutoff_frame(tables, date, result.model.builders, H, L)
+            result = train(tables, fold_cfg, refit_all=cfg.training.refit, cache=cache)
+            frame = cache.frame(cache.key(date, result.model.builders, H, L), functools.partial(
+                cutoff_frame, tables, date, result.model.builders, H, L))
         except DataError as exc:
             raise _in_fold(exc, k, folds, date) from None
         X, y = result.model.prepare(frame), frame["churned"].to_numpy()

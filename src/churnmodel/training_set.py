@@ -10,7 +10,7 @@ is evaluated on. Never a random split.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,18 +105,76 @@ def cutoff_frame(tables: Tables, cutoff: pd.Timestamp, builders: Sequence[str],
     return feats
 
 
+class CutoffCache:
+    """Labelled cutoff frames of one data set, reused by trainings as of different dates.
+
+    The backtest trains as of several dates on the same tables; their monthly cutoffs
+    overlap (three folds three months apart share most of theirs). A labelled frame at
+    cutoff ``c`` depends only on the data before ``c`` (features, population: the
+    point-in-time rule, tests/data/test_point_in_time.py), on the data in ``c``'s label
+    window, and on the builders with what they learned, the horizon, the lookback, the
+    sample cap and the seed, which make the key. Every training whose tables reach the
+    end of that window sees the same rows there (:meth:`Tables.until` cuts at the as-of
+    date; a training whose tables end before it fails on the label instead), so the frame
+    it would build is this one. The cache belongs to one ``base`` table set: ``train``
+    refuses another.
+    """
+
+    def __init__(self, base: Tables) -> None:
+        self.base = base
+        self._frames: dict[tuple, pd.DataFrame] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def check(self, tables: Tables) -> None:
+        """Refuse tables that are not the cache's own (a programming error)."""
+        if tables is not self.base:
+            raise ValueError("this CutoffCache holds frames of other tables: create one per "
+                             "table set and pass that same Tables object to train")
+
+    @staticmethod
+    def key(cutoff: pd.Timestamp, builders: Sequence[str], horizon_days: int,
+            activity_lookback_days: int, max_customers: int | None = None, seed: int = 0
+            ) -> tuple:
+        """What a labelled frame depends on besides the data (the seed only with a cap)."""
+        return (pd.Timestamp(cutoff), tuple(builders), horizon_days, activity_lookback_days,
+                max_customers, seed if max_customers is not None else None)
+
+    def frame(self, key: tuple, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """The frame of ``key`` (:meth:`key`), built by ``build`` the first time."""
+        if key in self._frames:
+            self.hits += 1
+            return self._frames[key]
+        self.misses += 1
+        out = self._frames[key] = build()
+        return out
+
+
 def training_set(tables: Tables, cutoffs: Sequence[pd.Timestamp], builders: Sequence[str],
                  horizon_days: int = 90, activity_lookback_days: int = 365,
                  max_customers_per_cutoff: int | None = None, seed: int = 0,
-                 progress: bool = False) -> pd.DataFrame:
-    """Stack :func:`cutoff_frame` over ``cutoffs`` (one row per customer and cutoff)."""
+                 progress: bool = False, cache: CutoffCache | None = None) -> pd.DataFrame:
+    """Stack :func:`cutoff_frame` over ``cutoffs`` (one row per customer and cutoff).
+
+    ``cache``: frames built before for ``tables``' base (:class:`CutoffCache`) are reused.
+    """
     it = cutoffs
     if progress:
         from tqdm import tqdm
 
         it = tqdm(cutoffs, desc="features per cutoff", unit="cutoff", leave=False)
-    frames = [cutoff_frame(tables, c, builders, horizon_days, activity_lookback_days,
-                           max_customers_per_cutoff, seed) for c in it]
+
+    def one(c: pd.Timestamp) -> pd.DataFrame:
+        def build() -> pd.DataFrame:
+            return cutoff_frame(tables, c, builders, horizon_days, activity_lookback_days,
+                                max_customers_per_cutoff, seed)
+
+        if cache is None:
+            return build()
+        return cache.frame(cache.key(c, builders, horizon_days, activity_lookback_days,
+                                     max_customers_per_cutoff, seed), build)
+
+    frames = [one(c) for c in it]
     return stack_cutoffs(frames, cutoffs, activity_lookback_days)
 
 

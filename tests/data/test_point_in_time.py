@@ -269,3 +269,27 @@ def test_until_shares_tables_with_nothing_to_drop_and_copies_only_those_that_cha
     assert u.transactions is t.transactions and u.customers is t.customers
     assert u.feedback is not t.feedback and len(u.feedback) == 1
     assert len(t.feedback) == 2  # the original is untouched
+
+
+def test_a_cutoff_frame_reused_by_a_later_training_equals_the_one_it_would_build():
+    """The backtest's CutoffCache: a labelled frame built for a training as of one date is
+    the frame a training as of another date builds at that cutoff, exactly."""
+    from churnmodel.data.synthetic import generate
+    from churnmodel.features.base import available_builders, fix_builders
+    from churnmodel.training_set import CutoffCache, cutoff_dates, training_set
+
+    g = generate(customers=300, seed=3)
+    full = tables_from_frames({n: getattr(g, n) for n in ("transactions", "feedback",
+                                                           "tickets", "customers", "events")})
+    cache = CutoffCache(full)
+    seen = 0
+    for as_of in ("2025-12-31", "2025-09-30"):  # two folds, 3 months apart
+        known = full.until(pd.Timestamp(as_of))
+        builders = fix_builders(known, available_builders(known, list(BUILDERS)))
+        cuts = cutoff_dates(as_of, 90, 5)
+        cached = training_set(known, cuts, builders, 90, 365, cache=cache)
+        pd.testing.assert_frame_equal(cached, training_set(known, cuts, builders, 90, 365),
+                                      check_exact=True)
+        seen += len(cuts)
+    assert cache.misses == 8 and cache.hits == seen - 8 == 2  # 5 + 3 new cutoffs
+    assert "engagement" in " ".join(builders) and cached["churned"].nunique() == 2

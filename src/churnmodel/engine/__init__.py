@@ -19,6 +19,7 @@ from churnmodel.errors import ConfigError
 
 if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
+    from churnmodel.training_set import CutoffCache
 
 
 def uses_spark(cfg: Config) -> bool:
@@ -27,10 +28,12 @@ def uses_spark(cfg: Config) -> bool:
 
 
 def training_set(tables: Tables, cutoffs: Sequence[pd.Timestamp], builders: Sequence[str],
-                 cfg: Config, progress: bool = False) -> pd.DataFrame:
+                 cfg: Config, progress: bool = False, cache: CutoffCache | None = None
+                 ) -> pd.DataFrame:
     """The labelled rows of ``cutoffs`` on the configured engine: Spark builds them and
     the driver gets a sample of whole customers (``[engine] sample_customers``); locally,
-    ``[training] max_customers_per_cutoff`` samples per cutoff."""
+    ``[training] max_customers_per_cutoff`` samples per cutoff, and ``cache`` keeps the
+    frames for the next training on the same tables (the backtest's folds)."""
     H, L, tc = cfg.labels.horizon_days, cfg.labels.activity_lookback_days, cfg.training
     if uses_spark(cfg):
         from churnmodel.engine import spark
@@ -42,7 +45,7 @@ def training_set(tables: Tables, cutoffs: Sequence[pd.Timestamp], builders: Sequ
     from churnmodel.training_set import training_set as local
 
     return local(tables, cutoffs, builders, H, L, tc.max_customers_per_cutoff, tc.seed,
-                 progress=progress)
+                 progress=progress, cache=cache)
 
 
 def features_at(tables: Tables, as_of: pd.Timestamp, builders: Sequence[str], cfg: Config

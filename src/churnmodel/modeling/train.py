@@ -31,7 +31,7 @@ from churnmodel.modeling.metrics import evaluate
 from churnmodel.modeling.model import ChurnModel
 from churnmodel.modeling.sanity import learnt_nothing
 from churnmodel.scoring import choose_threshold, customer_value
-from churnmodel.training_set import Split
+from churnmodel.training_set import CutoffCache, Split
 
 log = logging.getLogger(__name__)
 
@@ -135,20 +135,24 @@ def _check_two_classes(y: np.ndarray, what: str, cutoffs: str) -> None:
 
 
 def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
-          progress: bool = False, refit_all: bool = False) -> TrainResult:
+          progress: bool = False, refit_all: bool = False,
+          cache: CutoffCache | None = None) -> TrainResult:
     """Train every candidate, pick the champion on validation, refit it on the latest data.
 
     ``tables`` are cut at ``cfg.training.as_of`` (default: the latest event), so nothing
     after it is seen. The ladder step (:mod:`churnmodel.modeling.ladder`) follows from the
     labelled history. ``oracle`` (``customer_id, cutoff, p_churn``; synthetic data only)
     adds the ceiling to the test report. ``refit_all`` refits every candidate, not only the
-    champion (the backtest compares them).
+    champion (the backtest compares them). ``cache`` (a :class:`CutoffCache` of these very
+    ``tables``) reuses the cutoff frames an earlier training on them built (the backtest).
     """
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
     H, L, tc = cfg.labels.horizon_days, cfg.labels.activity_lookback_days, cfg.training
     as_of = pd.Timestamp(tc.as_of) if tc.as_of else tables.max_event_ts()
     as_of = as_of.normalize()
+    if cache is not None:
+        cache.check(tables)
     tables = tables.until(as_of)
     # what builders learn from the data (the event types of engagement) is fixed here, once
     builders = fix_builders(tables, available_builders(tables, cfg.features.builders))
@@ -160,7 +164,7 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     refit_cuts = labelled[-len(split.train):] if full else labelled
     used = sorted(set(split.train) | {split.valid, split.test} | (set(refit_cuts) if tc.refit else set()))
     # on Spark, features per customer bucket and a sample here; the model fits here either way
-    data = engine.training_set(tables, used, builders, cfg, progress=progress)
+    data = engine.training_set(tables, used, builders, cfg, progress=progress, cache=cache)
     seconds["features"] = time.perf_counter() - t0
     features = _model_features(data, cfg.features.exclude)
     categories = {c: list(data[c].cat.categories) for c in features
