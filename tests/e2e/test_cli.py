@@ -79,27 +79,6 @@ def test_train_as_of_ignores_later_events(project):
     assert "test 2025-04-01" in r.stdout  # latest month start with a complete 90-day window
 
 
-def test_minimal_config_trains_and_scores_a_transaction_only_csv(tmp_path):
-    d = generate(customers=1500, seed=5)
-    tx = d.transactions
-    pd.DataFrame({
-        "cust": tx["customer_id"].map(lambda i: f"C{i}"),
-        "order_date": tx["ts"].dt.strftime("%Y%m%d").astype(int),
-        "dollars": tx["amount"],
-    }).to_csv(tmp_path / "orders.csv", index=False)
-    (tmp_path / "churn.toml").write_text(
-        '[data.transactions]\npath = "orders.csv"\ncustomer_id = "cust"\n'
-        'ts = "order_date"\namount = "dollars"\n')
-    r = run("train", "--config", "churn.toml", "--quiet", "--model-dir", "m", "--no-report",
-            cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert "champion" in r.stdout
-    r = run("score", "--config", "churn.toml", "--model", "m", "--out", "scores.csv", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    scores = pd.read_csv(tmp_path / "scores.csv")
-    assert scores["customer_id"].str.startswith("C").all()
-
-
 def test_bad_input_prints_one_clear_line_and_exits_2(tmp_path):
     pd.DataFrame({"cust": ["a"], "day": ["not a date"], "usd": [3.0]}).to_csv(
         tmp_path / "o.csv", index=False)
