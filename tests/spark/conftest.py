@@ -7,11 +7,16 @@ These tests never skip: without PySpark or Java they fail, saying how to install
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import pytest
 
-from churnmodel.config import EngineConfig
+from churnmodel.config import EngineConfig, load_config
+from churnmodel.data.io import load_tables
+from churnmodel.data.synthetic import generate, write_synthetic
+from churnmodel.modeling.train import train
 
 ENGINE = EngineConfig(name="spark", master="local[2]", buckets=2)
 
@@ -39,3 +44,37 @@ def spark():
         session = spark_session(ENGINE)
     yield session
     session.stop()
+
+
+CONFIG = """
+[data]
+dir = "data"
+[tracking]
+enabled = false
+[training]
+n_cutoffs = 7
+[model]
+candidates = ["lightgbm"]
+n_estimators = 60
+early_stopping_rounds = 20
+[engine]
+buckets = 2
+"""
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """A small synthetic project (all five tables) with its model trained locally, shared by
+    tests/spark/test_score.py and tests/spark/test_connect.py."""
+    root = tmp_path_factory.mktemp("spark-score")
+    write_synthetic(root / "data", generate(customers=500, seed=11))
+    (root / "shop.toml").write_text(CONFIG)
+    with pytest.MonkeyPatch.context() as mp:  # the project's models/ under its own root
+        mp.setenv("CHURNMODEL_ROOT", str(root))
+        cfg = load_config(root / "shop.toml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = train(load_tables(cfg), cfg)
+    result.model.save(cfg.output.model_dir)
+    root.joinpath("local_metrics.json").write_text(json.dumps(result.metrics_json(), default=str))
+    return root

@@ -15,45 +15,11 @@ import pytest
 from churnmodel.cli import main
 from churnmodel.config import load_config
 from churnmodel.data.io import load_tables
-from churnmodel.data.synthetic import generate, write_synthetic
 from churnmodel.engine import spark as es
 from churnmodel.modeling.train import train
 from churnmodel.scoring import score_customers
 
 pytestmark = pytest.mark.spark
-
-CONFIG = """
-[data]
-dir = "data"
-[tracking]
-enabled = false
-[training]
-n_cutoffs = 7
-[model]
-candidates = ["lightgbm"]
-n_estimators = 60
-early_stopping_rounds = 20
-[engine]
-buckets = 2
-"""
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A small synthetic project (all five tables) with its model trained locally."""
-    root = tmp_path_factory.mktemp("spark-score")
-    write_synthetic(root / "data", generate(customers=500, seed=11))
-    (root / "shop.toml").write_text(CONFIG)
-    with pytest.MonkeyPatch.context() as mp:  # the project's models/ under its own root
-        mp.setenv("CHURNMODEL_ROOT", str(root))
-        cfg = load_config(root / "shop.toml")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        result = train(load_tables(cfg), cfg)
-    result.model.save(cfg.output.model_dir)
-    root.joinpath("local_metrics.json").write_text(json.dumps(result.metrics_json(), default=str))
-    return root
-
 
 def test_score_on_spark_writes_the_local_file(spark, project, monkeypatch, capsys):
     monkeypatch.chdir(project)

@@ -75,3 +75,19 @@ def test_importing_the_engine_does_not_import_pyspark():
     code = "import sys, churnmodel.engine.spark, churnmodel.cli; print('pyspark' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_spark_connect_address_nobody_answers_at_fails_at_once():
+    """The Connect client would retry for minutes; the engine checks the port first."""
+    import socket
+
+    from churnmodel.errors import ChurnModelError
+
+    with socket.socket() as s:  # a port that was free a moment ago: nobody listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ChurnModelError) as err:
+        es._reach(f"sc://127.0.0.1:{port}/;user_id=a")
+    text = str(err.value)
+    assert f"no Spark Connect server answers at 127.0.0.1:{port}" in text
+    assert "start-connect-server.sh" in text and "\n" not in text

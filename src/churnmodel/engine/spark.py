@@ -119,6 +119,7 @@ def spark_session(engine: EngineConfig | None = None) -> Any:
     with _quiet():
         session = SparkSession.getActiveSession()
         if session is None and engine.remote:
+            _reach(engine.remote)
             try:
                 session = SparkSession.builder.remote(engine.remote).getOrCreate()
             except Exception as exc:  # no server there, or pyspark without Connect's extras
@@ -155,6 +156,22 @@ def spark_session(engine: EngineConfig | None = None) -> Any:
                 session.sparkContext.setLogLevel("ERROR")
     session.conf.set("spark.sql.session.timeZone", "UTC")
     return session
+
+
+def _reach(remote: str, timeout: float = 10.0) -> None:
+    """Refuse a Spark Connect address nobody answers at, at once: the client would otherwise
+    retry for minutes (its default policy backs off up to a minute, 15 times)."""
+    import socket
+
+    m = re.match(r"^sc://([^/\s:]+)(?::(\d+))?", remote)
+    host, port = (m.group(1), int(m.group(2) or 15002)) if m else ("", 0)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ChurnModelError(f"no Spark Connect server answers at {host}:{port} ([engine] remote "
+                              f"= {remote!r}: {exc.strerror or type(exc).__name__}). Fix: start "
+                              "the server (sbin/start-connect-server.sh) or correct the address; "
+                              "the default port is 15002") from None
 
 
 def bucket_count(tables: Tables, engine: EngineConfig) -> int:
