@@ -31,7 +31,7 @@ from typing import Any
 from churnmodel.contracts import CONTRACTS
 from churnmodel.errors import ConfigError, nearest
 
-SOURCE_OPTIONS = ("path", "query", "sep", "encoding", "date_format", "na_values")
+SOURCE_OPTIONS = ("path", "query", "table", "sep", "encoding", "date_format", "na_values")
 
 # Seeds feed numpy's generators, which take 0 .. 2**32 - 1.
 SEED_RANGE = (0, 2**32 - 1)
@@ -46,12 +46,30 @@ class TableSource:
 
     path: Path | None = None
     query: str | None = None
+    table: str | None = None  # a Spark catalog table or view ([engine] name = "spark")
     columns: Mapping[str, str] = field(default_factory=dict)  # canonical -> source name
     sep: str | None = None
     encoding: str | None = None
     date_format: str | None = None
     na_values: tuple[str, ...] | None = None  # texts read as missing (ids: none by default)
 
+    def describe(self) -> str:
+        """Where the rows come from, for records: the resolved file, the query or the table."""
+        if self.path is not None:
+            return str(Path(self.path).resolve())
+        if self.table is not None:
+            return f"spark table {self.table}"
+        return str(self.query)
+
+    def short(self) -> str:
+        """The same in a few words, for a page's header."""
+        if self.path is not None:
+            return Path(self.path).name
+        return f"spark table {self.table}" if self.table is not None else "the query"
+
+
+# a Spark table name: up to three parts (catalog.schema.name), each a plain or `quoted` name
+TABLE_NAME = re.compile(r"^(?:(?:\w+|`[^`]+`)\.){0,2}(?:\w+|`[^`]+`)$")
 
 # the fewest customers the synthetic generator accepts
 SYNTH_MIN_CUSTOMERS = 10
@@ -93,8 +111,7 @@ class DataConfig:
         or each configured table's file (or query)."""
         if self.uses_default:
             return f"dir:{Path(self.dir).resolve()}"
-        return ";".join(f"{n}={Path(t.path).resolve() if t.path is not None else t.query}"
-                        for n, t in sorted(self.tables.items()))
+        return ";".join(f"{n}={t.describe()}" for n, t in sorted(self.tables.items()))
 
 
 @dataclass(frozen=True)
@@ -492,6 +509,13 @@ class Config:
     survival: SurvivalConfig = field(default_factory=SurvivalConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
 
+    def __post_init__(self) -> None:
+        spark_tables = [n for n, t in self.data.tables.items() if t.table is not None]
+        if spark_tables and self.engine.name != "spark":
+            raise ConfigError(f"[data.{spark_tables[0]}] table names a Spark catalog table, which "
+                              "only the Spark engine reads: set [engine] name = \"spark\" (or "
+                              "give a path or query instead).")
+
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-serialisable view (paths as strings) for logging and metadata."""
 
@@ -602,8 +626,12 @@ def _table_source(name: str, raw: Any, base: Path) -> TableSource:
                 f"Valid keys: options {', '.join(SOURCE_OPTIONS)}; "
                 f"columns {', '.join(contract.columns)}."
             )
-    if ("path" in opts) == ("query" in opts):
-        raise ConfigError(f"[data.{name}] needs exactly one of 'path' (CSV/Parquet) or 'query'.")
+    if sum(k in opts for k in ("path", "query", "table")) != 1:
+        raise ConfigError(f"[data.{name}] needs exactly one of 'path' (CSV/Parquet), 'query' "
+                          "(DuckDB SQL) or 'table' (a Spark catalog table: catalog.schema.name).")
+    if "table" in opts and not TABLE_NAME.match(opts["table"]):
+        raise ConfigError(f"[data.{name}] table must name a Spark table or view, e.g. "
+                          f"\"main.sales.orders\" or \"orders\"; got {opts['table']!r}.")
     path = opts.pop("path", None)
     if path is not None:
         path = Path(path) if Path(path).is_absolute() else base / path

@@ -46,11 +46,10 @@ def project_name(cfg: Config) -> str:
 
 
 def data_source(cfg: Config) -> dict[str, str]:
-    """Where each table is read from (paths resolved, or the query), for the record."""
+    """Where each table is read from (paths resolved, the query or the Spark table)."""
     if cfg.data.uses_default:
         return {"default": str(Path(cfg.data.dir).resolve())}
-    return {name: (str(Path(src.path).resolve()) if src.path is not None else str(src.query))
-            for name, src in sorted(cfg.data.tables.items())}
+    return {name: src.describe() for name, src in sorted(cfg.data.tables.items())}
 
 
 def model_fingerprint(model: ChurnModel) -> str:

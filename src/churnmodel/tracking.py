@@ -445,6 +445,8 @@ def _source(cfg: Config, table: str):
     src = cfg.data.tables.get(table)
     if src is not None and src.path is not None:
         raw = str(Path(src.path).resolve())
+    elif src is not None and src.table is not None:
+        return CodeDatasetSource(tags={"spark_table": src.table[:500]})
     elif src is not None:
         return CodeDatasetSource(tags={"query": str(src.query)[:500]})
     else:

@@ -91,3 +91,24 @@ def test_a_spark_connect_address_nobody_answers_at_fails_at_once():
     text = str(err.value)
     assert f"no Spark Connect server answers at 127.0.0.1:{port}" in text
     assert "start-connect-server.sh" in text and "\n" not in text
+
+
+@pytest.mark.parametrize(("data", "engine", "words"), [
+    ({"table": "main.sales.orders"}, {}, 'set [engine] name = "spark"'),
+    ({"table": "orders", "path": "o.csv"}, {"name": "spark"}, "exactly one of 'path'"),
+    ({"table": "a.b.c.d"}, {"name": "spark"}, "must name a Spark table or view"),
+    ({"table": "sales orders"}, {"name": "spark"}, "must name a Spark table or view"),
+])
+def test_a_catalog_table_source_is_checked_with_the_config(data, engine, words):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict({"data": {"transactions": data}, "engine": engine})
+    assert words in str(err.value)
+
+
+def test_a_catalog_table_source_is_recorded_by_its_name():
+    from churnmodel.scorefile import data_source
+
+    cfg = config_from_dict({"data": {"transactions": {"table": "`main`.sales.orders"}},
+                            "engine": {"name": "spark"}})
+    assert data_source(cfg) == {"transactions": "spark table `main`.sales.orders"}
+    assert cfg.data.source_id() == "transactions=spark table `main`.sales.orders"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churnmodel.config import Config, TableSource
+from churnmodel.config import Config, EngineConfig, TableSource
 from churnmodel.contracts import CONTRACTS, CSAT_RANGE, NPS_RANGE, TableContract
 from churnmodel.data.tables import Tables
 from churnmodel.errors import DataError, nearest, one_line
@@ -25,8 +25,13 @@ _TRUE = {"1", "true", "t", "yes", "y"}
 _FALSE = {"0", "false", "f", "no", "n", ""}
 
 
-def read_source(name: str, src: TableSource) -> pd.DataFrame:
-    """Read one table as the user stored it (no renaming, no coercion)."""
+def read_source(name: str, src: TableSource, engine: EngineConfig | None = None) -> pd.DataFrame:
+    """Read one table as the user stored it (no renaming, no coercion). A ``table`` source
+    is read through Spark (``engine``: the session to use)."""
+    if src.table is not None:
+        from churnmodel.engine.spark import read_table
+
+        return read_table(name, src.table, engine)
     if src.query is not None:
         import duckdb
 
@@ -581,7 +586,7 @@ def load_tables(cfg: Config) -> Tables:
         return load_default_tables(cfg.data.dir)
     frames, columns, formats = {}, {}, {}
     for name, src in cfg.data.tables.items():
-        frames[name] = read_source(name, src)
+        frames[name] = read_source(name, src, cfg.engine)
         columns[name] = dict(src.columns)
         formats[name] = src.date_format
     return tables_from_frames(frames, columns, formats)

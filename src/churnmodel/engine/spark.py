@@ -174,6 +174,33 @@ def _reach(remote: str, timeout: float = 10.0) -> None:
                               "the default port is 15002") from None
 
 
+# Spark's error classes for a table name that leads nowhere
+_NO_TABLE = ("TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND", "CATALOG_NOT_FOUND",
+             "REQUIRES_SINGLE_PART_NAMESPACE")
+
+
+def read_table(name: str, table: str, engine: EngineConfig | None = None) -> pd.DataFrame:
+    """``[data.<name>] table``: a Spark catalog table or view, read as it is stored (the
+    loader then maps, coerces and validates it as any file). It comes to this process as
+    Arrow: the driver holds the tables, as with files (README "Limits today")."""
+    spark = spark_session(engine or EngineConfig(name="spark"))
+    with _spark_errors(f"reading [data.{name}] table {table!r}"):
+        try:  # classic sessions resolve the name at once, Spark Connect when collecting
+            arrow = spark.table(table).toArrow()
+        except Exception as exc:
+            missing = [c for c in _NO_TABLE if c in str(exc)]
+            if not missing:
+                raise
+            raise DataError(name, None, f"Spark has no table or view {table!r} ({missing[0]})",
+                            f"check [data.{name}] table: catalog.schema.name as `SHOW TABLES` "
+                            "lists it in the session the engine uses") from None
+    df = arrow.to_pandas()
+    for c in df.columns:  # Spark's session-zone timestamps: naive UTC, like the files' ones
+        if isinstance(df[c].dtype, pd.DatetimeTZDtype):
+            df[c] = df[c].dt.tz_convert("UTC").dt.tz_localize(None)
+    return df
+
+
 def bucket_count(tables: Tables, engine: EngineConfig) -> int:
     """``[engine] buckets``, or one bucket per :data:`ROWS_PER_BUCKET` rows (at least 2)."""
     if engine.buckets:

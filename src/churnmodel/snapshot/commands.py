@@ -29,7 +29,7 @@ def read_table(cfg: Config) -> pd.DataFrame:
     """The customers table as stored (the user's column names), ids kept as text."""
     from churnmodel.data.io import read_source
 
-    df = read_source("customers", _source(cfg))
+    df = read_source("customers", _source(cfg), cfg.engine)
     # unnamed trailing columns of spreadsheet exports carry nothing
     df = df[[c for c in df.columns if not str(c).startswith("Unnamed: ") or df[c].notna().any()]]
     if len(df) == 0:
@@ -244,7 +244,7 @@ def _write_report(cfg: Config, model, df: pd.DataFrame, oof: pd.DataFrame | None
     figs = snapshot_figures(oof, model.name, importance) if oof is not None else {}
     src = _source(cfg)
     page = render_snapshot_report(model.info, res.scores, res.which, importance, figs,
-                                  str(src.path.name if src.path else "the query"))
+                                  src.short())
     write_snapshot_report(page, out)
     print(f"report: wrote {out} [{time.perf_counter() - t0:.1f}s]")
     return out
