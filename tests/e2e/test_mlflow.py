@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# 11 monthly cutoffs: the fewest that leave the time-to-churn model a cutoff to be evaluated on
+# (180 days of follow-up, with fitted cutoffs before it), so a training prints no note
 CONFIG = ('[data]\ndir = "data"\n[data.synthetic]\ncustomers = 1500\nseed = 11\n'
-          '[model]\nn_estimators = 300\n[output]\nmodel_dir = "{model}"\n'
+          '[model]\nn_estimators = 300\n[training]\nn_cutoffs = 11\n[output]\nmodel_dir = "{model}"\n'
           '[tracking]\nexperiment = "e2e"\nmodel_name = "churn_e2e"\n')
 
 

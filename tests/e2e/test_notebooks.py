@@ -2,7 +2,8 @@
 
 Each notebook reads its data and model directories from environment variables
 (CHURNMODEL_DATA_DIR, CHURNMODEL_MODEL_DIR); notebook 03 trains with few trees
-(CHURNMODEL_TREES) and exports the model (CHURNMODEL_SAVE_MODEL=1) that notebook 04 scores with.
+(CHURNMODEL_TREES), backtests fewer folds (CHURNMODEL_FOLDS; 3 by default) and exports the
+model (CHURNMODEL_SAVE_MODEL=1) that notebook 04 scores with.
 They run in the venv's `python3` kernel through nbclient, in a temporary working directory.
 """
 
@@ -41,7 +42,7 @@ def run_notebook(small_data_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("notebooks")
     env = dict(os.environ, CHURNMODEL_DATA_DIR=str(small_data_dir),
                CHURNMODEL_MODEL_DIR=str(work / "model"), CHURNMODEL_TREES="60",
-               CHURNMODEL_SAVE_MODEL="1")
+               CHURNMODEL_FOLDS="2", CHURNMODEL_SAVE_MODEL="1")
     env.pop("CHURNMODEL_CONFIG", None)
     env.pop("CHURNMODEL_AS_OF", None)
     done: dict[str, nbformat.NotebookNode] = {}
@@ -120,14 +121,14 @@ def test_the_four_notebooks_run_on_a_project_whose_config_lives_in_another_folde
                                     "[model]\nn_estimators = 60\n[tracking]\nenabled = false\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNMODEL_")}
     r = subprocess.run([sys.executable, "-m", "churnmodel.cli", "train", "--config",
-                        "elsewhere/conf/shop.toml", "--quiet"], cwd=ws, env=env,
+                        "elsewhere/conf/shop.toml", "--quiet", "--no-report"], cwd=ws, env=env,
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     assert (ws / "models" / "shop" / "model.joblib").exists()
     kernel_dir = ws / "notebooks"
     kernel_dir.mkdir()
     env.update(CHURNMODEL_CONFIG=str(conf / "shop.toml"), CHURNMODEL_ROOT=str(ws),
-               CHURNMODEL_TREES="40")
+               CHURNMODEL_TREES="40", CHURNMODEL_FOLDS="1")
     for name in NAMES:
         nb = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
         client = NotebookClient(nb, kernel_name="python3", timeout=600,

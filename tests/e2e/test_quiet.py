@@ -26,7 +26,8 @@ def project(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("quiet")
     write_synthetic(d / "data", generate(customers=600, seed=4))
     (d / "config.toml").write_text(
-        '[data]\ndir = "data"\n[model]\nn_estimators = 40\nearly_stopping_rounds = 10\n'
+        '[data]\ndir = "data"\n[training]\nn_cutoffs = 8\n'
+        '[model]\nn_estimators = 40\nearly_stopping_rounds = 10\n'
         'candidates = ["lightgbm", "recency"]\n[output]\nmodel_dir = "model"\n'
         '[tracking]\nexperiment = "quiet"\nmodel_name = "quiet"\n')
     return d

@@ -37,7 +37,7 @@ def project(tmp_path_factory, small_data_dir) -> Path:
     d = tmp_path_factory.mktemp("report_project")
     (d / "config.toml").write_text(
         f'[data]\ndir = "{small_data_dir}"\n'
-        "[model]\nn_estimators = 150\nearly_stopping_rounds = 30\n"
+        "[training]\nn_cutoffs = 8\n[model]\nn_estimators = 150\nearly_stopping_rounds = 30\n"
         '[output]\nmodel_dir = "model"\nreport_dir = "reports"\n'
         "[tracking]\nenabled = false\n")
     r = run("train", "--config", "config.toml", "--quiet", cwd=d)

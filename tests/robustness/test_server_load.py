@@ -52,7 +52,7 @@ def served(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("load")
     (d / "config.toml").write_text('[data]\ndir = "data"\n[data.synthetic]\ncustomers = 1200\n'
-                                   'seed = 9\n[model]\nn_estimators = 100\n'
+                                   'seed = 9\n[training]\nn_cutoffs = 8\n[model]\nn_estimators = 100\n'
                                    # a load test: no report, no time-to-churn model
                                    '[output]\nreport = false\n[survival]\nenabled = false\n')
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}

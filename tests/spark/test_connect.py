@@ -17,6 +17,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
+from churnmodel.cli import main
 from churnmodel.engine.spark import INSTALL_JAVA, java_problem
 
 pytestmark = pytest.mark.spark
@@ -74,18 +75,20 @@ def _cli(project: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_score_through_spark_connect_writes_the_local_file(connect_server, project):
+def test_score_through_spark_connect_writes_the_local_file(connect_server, project, monkeypatch,
+                                                           capsys):
     """The tables go to the server as Arrow (no shared files), the builders run in its
-    Python workers, and the file is the one the local engine writes."""
+    Python workers, and the file is the one the local engine writes (here, in-process)."""
     conf = project / "connect.toml"
     conf.write_text('[project]\nname = "shop"\n' + (project / "shop.toml").read_text()
                     + f'remote = "{connect_server}"\n')  # appended to shop.toml's [engine]
     r = _cli(project, "score", "--config", "connect.toml", "--out",
              "via_connect.parquet", "--engine", "spark", "--call-list", "50", "--quiet")
     assert r.returncode == 0, r.stdout + r.stderr
-    r = _cli(project, "score", "--config", "shop.toml", "--out", "here.parquet", "--call-list",
-             "50", "--quiet")
-    assert r.returncode == 0, r.stdout + r.stderr
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("CHURNMODEL_ROOT", str(project))
+    assert main(["score", "--config", "shop.toml", "--out", "here.parquet", "--call-list", "50",
+                 "--quiet"]) == 0, capsys.readouterr().err
     assert (project / "via_connect.parquet").read_bytes() == (project / "here.parquet").read_bytes()
     assert ((project / "via_connect_call_list.csv").read_text()
             == (project / "here_call_list.csv").read_text())
