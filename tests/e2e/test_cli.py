@@ -25,7 +25,8 @@ def project(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("project")
     (d / "config.toml").write_text(
         '[data]\ndir = "data"\n[data.synthetic]\ncustomers = 1500\nseed = 11\n'
-        '[model]\nn_estimators = 300\n[output]\nmodel_dir = "model"\n')
+        '[model]\nn_estimators = 300\n[training]\nn_cutoffs = 11\n'  # the fewest with a
+        '[output]\nmodel_dir = "model"\n')  # time-to-churn evaluation (tests/e2e/test_mlflow.py)
     return d
 
 

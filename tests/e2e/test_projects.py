@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 SHOP = ('[project]\nname = "shop"\n'
         '[data.transactions]\npath = "../data/orders.csv"\ncustomer_id = "cust"\n'
-        'ts = "day"\namount = "eur"\n[model]\nn_estimators = 80\n')
+        'ts = "day"\namount = "eur"\n[model]\nn_estimators = 80\n[training]\nn_cutoffs = 8\n')
 
 
 def cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
