@@ -95,9 +95,16 @@ def test_excluded_features_are_not_used_and_baselines_needing_them_are_skipped(
     assert len(drivers) and not drivers.isin(["recency_days", "nps_count"]).any()
 
 
-def test_excluding_a_feature_that_is_not_built_names_the_nearest(small_data_dir, fast_model_config):
+def test_excluding_a_feature_that_is_not_built_names_the_nearest(small_data_dir, fast_model_config,
+                                                                 monkeypatch):
+    from churnmodel import engine
     from churnmodel.config import FeatureConfig
     from churnmodel.errors import ConfigError
+
+    def too_late(*args, **kwargs):
+        raise AssertionError("the training set was built before the exclude list was checked")
+
+    monkeypatch.setattr(engine, "training_set", too_late)  # the misspelling fails before it
 
     cfg = Config(data=DataConfig(dir=small_data_dir), model=fast_model_config,
                  features=FeatureConfig(exclude=("recency_day",)))

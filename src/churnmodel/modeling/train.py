@@ -22,7 +22,7 @@ from churnmodel.config import Config
 from churnmodel.data.tables import Tables
 from churnmodel.decisions import customer_state, policy, typical_gap
 from churnmodel.errors import DataError
-from churnmodel.features import available_builders, fix_builders
+from churnmodel.features import available_builders, build_features, fix_builders
 from churnmodel.modeling import ladder
 from churnmodel.modeling.calibration import Calibrator
 from churnmodel.modeling.candidates import make_candidate
@@ -163,6 +163,9 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     # the refit window: as many cutoffs as training used, ending at the latest labelled one
     refit_cuts = labelled[-len(split.train):] if full else labelled
     used = sorted(set(split.train) | {split.valid, split.test} | (set(refit_cuts) if tc.refit else set()))
+    if cfg.features.exclude:  # a misspelt name fails now, not after every cutoff's features
+        one = pd.Index(tables.transactions["customer_id"].iloc[:1], name="customer_id")
+        _model_features(build_features(tables, used[-1], one, builders), cfg.features.exclude)
     # on Spark, features per customer bucket and a sample here; the model fits here either way
     data = engine.training_set(tables, used, builders, cfg, progress=progress, cache=cache)
     seconds["features"] = time.perf_counter() - t0
