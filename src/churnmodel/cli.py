@@ -88,6 +88,10 @@ def _load_tables(cfg: Config, for_training: bool = False):
 
         raise unsupported()
 
+    if cfg.engine.name == "spark":  # a Spark Connect server answers, before any reading
+        from churnmodel.engine.spark import check_remote
+
+        check_remote(cfg.engine)
     t0 = time.perf_counter()
     from churnmodel.data.io import join_warnings
     from churnmodel.features.base import check_builders

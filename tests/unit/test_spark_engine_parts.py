@@ -87,7 +87,7 @@ def test_a_spark_connect_address_nobody_answers_at_fails_at_once():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(ChurnModelError) as err:
-        es._reach(f"sc://127.0.0.1:{port}/;user_id=a")
+        es.reach(f"sc://127.0.0.1:{port}/;user_id=a")
     text = str(err.value)
     assert f"no Spark Connect server answers at 127.0.0.1:{port}" in text
     assert "start-connect-server.sh" in text and "\n" not in text
@@ -112,3 +112,27 @@ def test_a_catalog_table_source_is_recorded_by_its_name():
                             "engine": {"name": "spark"}})
     assert data_source(cfg) == {"transactions": "spark table `main`.sales.orders"}
     assert cfg.data.source_id() == "transactions=spark table `main`.sales.orders"
+
+
+def test_an_unreachable_spark_connect_server_stops_the_command_before_the_tables_are_read(
+        tmp_path, monkeypatch, capsys):
+    import socket
+
+    from churnmodel.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from pyspark.sql import SparkSession
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("churnmodel.data.io.load_tables", lambda cfg: pytest.fail("tables read"))
+    # no cluster job's session here (the Spark tests' own may be alive in this worker)
+    monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
+    (tmp_path / "shop.toml").write_text(
+        '[data.transactions]\npath = "tx.csv"\n[tracking]\nenabled = false\n'
+        f'[engine]\nname = "spark"\nremote = "sc://127.0.0.1:{port}"\n')
+    (tmp_path / "tx.csv").write_text("customer_id,ts,amount\n1,2025-01-01,5\n")
+    assert main(["train", "--quiet", "--config", "shop.toml"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"no Spark Connect server answers at 127.0.0.1:{port}" in err[0]

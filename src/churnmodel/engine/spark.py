@@ -119,7 +119,7 @@ def spark_session(engine: EngineConfig | None = None) -> Any:
     with _quiet():
         session = SparkSession.getActiveSession()
         if session is None and engine.remote:
-            _reach(engine.remote)
+            reach(engine.remote)
             try:
                 session = SparkSession.builder.remote(engine.remote).getOrCreate()
             except Exception as exc:  # no server there, or pyspark without Connect's extras
@@ -158,7 +158,7 @@ def spark_session(engine: EngineConfig | None = None) -> Any:
     return session
 
 
-def _reach(remote: str, timeout: float = 10.0) -> None:
+def reach(remote: str, timeout: float = 10.0) -> None:
     """Refuse a Spark Connect address nobody answers at, at once: the client would otherwise
     retry for minutes (its default policy backs off up to a minute, 15 times)."""
     import socket
@@ -199,6 +199,19 @@ def read_table(name: str, table: str, engine: EngineConfig | None = None) -> pd.
         if isinstance(df[c].dtype, pd.DatetimeTZDtype):
             df[c] = df[c].dt.tz_convert("UTC").dt.tz_localize(None)
     return df
+
+
+def check_remote(engine: EngineConfig) -> None:
+    """Before any reading: the ``[engine] remote`` server answers (:func:`reach`), unless an
+    active session (a cluster job) will be used instead."""
+    if not engine.remote:
+        return
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:  # spark_session says how to install it
+        return
+    if SparkSession.getActiveSession() is None:
+        reach(engine.remote)
 
 
 def bucket_count(tables: Tables, engine: EngineConfig) -> int:
