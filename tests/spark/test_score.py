@@ -70,3 +70,22 @@ def test_train_on_spark_fits_the_local_model(spark, engine, project, monkeypatch
     X = shipped.features(tables, "2025-12-31")
     assert (result.model.predict_proba(X) == shipped.predict_proba(X)).all()
     assert result.model.info["scoring"] == shipped.info["scoring"]
+
+
+def test_score_on_spark_into_a_pipe_prints_no_jvm_line(project):
+    """A local master's JVM says "Using incubator modules" and "Setting default log level"
+    on its stderr before any log configuration: without --verbose those go to Spark's log
+    file, and the terminal gets churnmodel's lines only."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CHURNMODEL_ROOT=str(project))
+    r = subprocess.run([sys.executable, "-m", "churnmodel.cli", "score", "--config", "shop.toml",
+                        "--engine", "spark", "--out", "piped.parquet", "--quiet"], cwd=project,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    noise = [line for line in (r.stdout + r.stderr).splitlines()
+             if any(m in line for m in ("WARNING:", "WARN", "log level", "org.apache", "INFO"))]
+    assert noise == [] and "wrote piped.parquet" in r.stdout
+    assert "Setting default log level" in Path(es.SPARK_LOG).read_text()

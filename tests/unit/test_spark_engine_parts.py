@@ -136,3 +136,14 @@ def test_an_unreachable_spark_connect_server_stops_the_command_before_the_tables
     assert main(["train", "--quiet", "--config", "shop.toml"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"no Spark Connect server answers at 127.0.0.1:{port}" in err[0]
+
+
+def test_a_process_started_inside_stderr_to_writes_its_stderr_to_the_file(tmp_path, capfd):
+    """How a local master's JVM keeps its start-up notes off the terminal (not --verbose)."""
+    log = tmp_path / "spark.log"
+    with es.stderr_to(str(log)):
+        subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('from the JVM\\n')"],
+                       check=True)
+    sys.stderr.write("ours again\n")
+    assert log.read_text() == "from the JVM\n"
+    assert capfd.readouterr().err == "ours again\n"

@@ -98,6 +98,27 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+# Where a local master's JVM writes its stderr when the command is not --verbose
+SPARK_LOG = os.path.join(tempfile.gettempdir(), "churnmodel-spark.log")
+
+
+@contextlib.contextmanager
+def stderr_to(path: str) -> Iterator[None]:
+    """File descriptor 2 points at ``path`` (appended) while inside: a process started here
+    (the JVM) keeps it for its whole life; this process's stderr comes back afterwards."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+
+
 def java_problem() -> str:
     """Why a local Spark cannot start here ("" when ``java`` is found)."""
     home = os.environ.get("JAVA_HOME")
@@ -146,12 +167,18 @@ def spark_session(engine: EngineConfig | None = None) -> Any:
                                f"-Dlog4j2.configurationFile=file:{LOG4J}")
                        .config("spark.driver.memory",
                                os.environ.get("CHURNMODEL_SPARK_DRIVER_MEMORY", "2g")))
+            # the JVM writes its start-up notes to stderr before any log configuration
+            # ("Using incubator modules", "Setting default log level"): unless logging is at
+            # INFO (--verbose), its stderr, and its Python workers', go to SPARK_LOG
+            verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
             try:
-                session = builder.getOrCreate()
+                with contextlib.nullcontext() if verbose else stderr_to(SPARK_LOG):
+                    session = builder.getOrCreate()
             except Exception as exc:
                 raise ChurnModelError(f"cannot start Spark at master {engine.master!r} "
                                       f"({type(exc).__name__}: {_first_line(exc)}). Fix: check "
-                                      f"[engine] master; {INSTALL_JAVA}") from None
+                                      f"[engine] master; {INSTALL_JAVA}; Spark's own log: "
+                                      f"{SPARK_LOG}") from None
             with contextlib.suppress(Exception):
                 session.sparkContext.setLogLevel("ERROR")
     session.conf.set("spark.sql.session.timeZone", "UTC")
@@ -256,7 +283,7 @@ def spark_failure(exc: BaseException, what: str) -> ChurnModelError:
     return ChurnModelError(f"the Spark engine failed while {what}: {one_line(cause)[:500]}. Fix: "
                            "check the input tables and [engine] settings (workers need churnmodel, "
                            "duckdb and pyarrow installed, the same versions as here); rerun with "
-                           "--debug for Spark's trace")
+                           f"--debug for Spark's trace (a local master's own log: {SPARK_LOG})")
 
 
 @contextlib.contextmanager
