@@ -31,6 +31,7 @@ when the engine is used.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import logging
 import math
 import os
@@ -98,8 +99,16 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-# Where a local master's JVM writes its stderr when the command is not --verbose
-SPARK_LOG = os.path.join(tempfile.gettempdir(), "churnmodel-spark.log")
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no name for this uid (some containers)
+        return "user"
+
+
+# Where a local master's JVM writes its stderr when the command is not --verbose (one file
+# per user: another user's file in a shared temporary directory could not be opened)
+SPARK_LOG = os.path.join(tempfile.gettempdir(), f"churnmodel-spark-{_user()}.log")
 
 
 @contextlib.contextmanager
