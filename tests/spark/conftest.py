@@ -65,7 +65,7 @@ buckets = 2
 @pytest.fixture(scope="session")
 def project(tmp_path_factory) -> Path:
     """A small synthetic project (all five tables) with its model trained locally, shared by
-    tests/spark/test_score.py and tests/spark/test_connect.py."""
+    the Spark tests of scoring, Spark Connect and catalog tables."""
     root = tmp_path_factory.mktemp("spark-score")
     write_synthetic(root / "data", generate(customers=500, seed=11))
     (root / "shop.toml").write_text(CONFIG)
