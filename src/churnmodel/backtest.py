@@ -13,7 +13,6 @@ each model's results are and how often the champion led.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -63,7 +62,7 @@ def backtest(tables: Tables, cfg: Config, folds: int = 3, step_months: int = 3,
     from churnmodel.modeling.ladder import plan
     from churnmodel.modeling.metrics import evaluate
     from churnmodel.modeling.train import train
-    from churnmodel.training_set import CutoffCache, cutoff_frame
+    from churnmodel.training_set import CutoffCache
 
     end = pd.Timestamp(cfg.training.as_of) if cfg.training.as_of else tables.max_event_ts()
     tables = tables.until(end.normalize())
@@ -84,8 +83,7 @@ def backtest(tables: Tables, cfg: Config, folds: int = 3, step_months: int = 3,
                                   survival={"enabled": False})
         try:
             result = train(tables, fold_cfg, refit_all=cfg.training.refit, cache=cache)
-            frame = cache.frame(cache.key(date, result.model.builders, H, L), functools.partial(
-                cutoff_frame, tables, date, result.model.builders, H, L))
+            frame = cache.cutoff_frame(tables, date, result.model.builders, H, L)
         except DataError as exc:
             raise _in_fold(exc, k, folds, date) from None
         X, y = result.model.prepare(frame), frame["churned"].to_numpy()

@@ -10,7 +10,7 @@ is evaluated on. Never a random split.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,22 +132,20 @@ class CutoffCache:
             raise ValueError("this CutoffCache holds frames of other tables: create one per "
                              "table set and pass that same Tables object to train")
 
-    @staticmethod
-    def key(cutoff: pd.Timestamp, builders: Sequence[str], horizon_days: int,
-            activity_lookback_days: int, max_customers: int | None = None, seed: int = 0
-            ) -> tuple:
-        """What a labelled frame depends on besides the data (the seed only with a cap)."""
-        return (pd.Timestamp(cutoff), tuple(builders), horizon_days, activity_lookback_days,
-                max_customers, seed if max_customers is not None else None)
-
-    def frame(self, key: tuple, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        """The frame of ``key`` (:meth:`key`), built by ``build`` the first time."""
+    def cutoff_frame(self, tables: Tables, cutoff: pd.Timestamp, builders: Sequence[str],
+                     horizon_days: int, activity_lookback_days: int,
+                     max_customers: int | None = None, seed: int = 0) -> pd.DataFrame:
+        """:func:`cutoff_frame` (labelled) of ``tables``, a cut of the base; built the first
+        time its key is asked for (the seed counts only with a cap)."""
+        key = (pd.Timestamp(cutoff), tuple(builders), horizon_days, activity_lookback_days,
+               max_customers, seed if max_customers is not None else None)
         if key in self._frames:
             self.hits += 1
-            return self._frames[key]
-        self.misses += 1
-        out = self._frames[key] = build()
-        return out
+        else:
+            self.misses += 1
+            self._frames[key] = cutoff_frame(tables, cutoff, builders, horizon_days,
+                                             activity_lookback_days, max_customers, seed)
+        return self._frames[key]
 
 
 def training_set(tables: Tables, cutoffs: Sequence[pd.Timestamp], builders: Sequence[str],
@@ -164,17 +162,9 @@ def training_set(tables: Tables, cutoffs: Sequence[pd.Timestamp], builders: Sequ
 
         it = tqdm(cutoffs, desc="features per cutoff", unit="cutoff", leave=False)
 
-    def one(c: pd.Timestamp) -> pd.DataFrame:
-        def build() -> pd.DataFrame:
-            return cutoff_frame(tables, c, builders, horizon_days, activity_lookback_days,
-                                max_customers_per_cutoff, seed)
-
-        if cache is None:
-            return build()
-        return cache.frame(cache.key(c, builders, horizon_days, activity_lookback_days,
-                                     max_customers_per_cutoff, seed), build)
-
-    frames = [one(c) for c in it]
+    build = cache.cutoff_frame if cache is not None else cutoff_frame
+    frames = [build(tables, c, builders, horizon_days, activity_lookback_days,
+                    max_customers_per_cutoff, seed) for c in it]
     return stack_cutoffs(frames, cutoffs, activity_lookback_days)
 
 
