@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,10 +13,11 @@ import pytest
 from churnmodel.data.synthetic import generate
 from churnmodel.explain import driver_columns
 
+import cli_process
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "churnmodel.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+
+def run(*args: str, cwd: Path, process: bool = False) -> subprocess.CompletedProcess:
+    return cli_process.run(*args, cwd=cwd, unset=(), process=process)
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +31,11 @@ def project(tmp_path_factory) -> Path:
 
 
 def test_synth_train_score_round_trip(project):
-    r = run("data", "synth", "--config", "config.toml", cwd=project)
+    r = run("data", "synth", "--config", "config.toml", cwd=project, process=True)
     assert r.returncode == 0, r.stderr
     assert (project / "data" / "transactions.parquet").exists()
 
-    r = run("train", "--config", "config.toml", "--quiet", cwd=project)
+    r = run("train", "--config", "config.toml", "--quiet", cwd=project, process=True)
     assert r.returncode == 0, r.stderr
     assert "oracle (true probability)" in r.stdout and "baseline: bgnbd" in r.stdout
     assert "drift test cutoff vs " in r.stdout

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +16,11 @@ from churnmodel.labels import churn_labels
 from churnmodel.modeling import cbpe
 from churnmodel.scorefile import META_KEY
 
+import cli_process
+
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([sys.executable, "-m", "churnmodel.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return cli_process.run(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

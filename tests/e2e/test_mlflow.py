@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import cli_process
+
 # 11 monthly cutoffs: the fewest that leave the time-to-churn model a cutoff to be evaluated on
 # (180 days of follow-up, with fitted cutoffs before it), so a training prints no note
 CONFIG = ('[data]\ndir = "data"\n[data.synthetic]\ncustomers = 1500\nseed = 11\n'
@@ -24,9 +26,7 @@ CONFIG = ('[data]\ndir = "data"\n[data.synthetic]\ncustomers = 1500\nseed = 11\n
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([sys.executable, "-m", "churnmodel.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return cli_process.run(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+import cli_process
+
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NAMES = ["01_explore_data", "02_features_and_segments", "03_train_and_explain", "04_score_and_act"]
 
@@ -107,8 +109,6 @@ def test_the_four_notebooks_run_on_a_project_whose_config_lives_in_another_folde
     """`make notebooks CONFIG=elsewhere/shop.toml`: the config's relative paths resolve
     against the file and the project's model folder against the workspace root, not the
     kernel's working directory (notebooks/)."""
-    import subprocess
-    import sys
 
     import pandas as pd
 
@@ -120,9 +120,8 @@ def test_the_four_notebooks_run_on_a_project_whose_config_lives_in_another_folde
     (conf / "shop.toml").write_text('[data.transactions]\npath = "../orders.csv"\n'
                                     "[model]\nn_estimators = 60\n[tracking]\nenabled = false\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNMODEL_")}
-    r = subprocess.run([sys.executable, "-m", "churnmodel.cli", "train", "--config",
-                        "elsewhere/conf/shop.toml", "--quiet", "--no-report"], cwd=ws, env=env,
-                       capture_output=True, text=True, timeout=900)
+    r = cli_process.run("train", "--config", "elsewhere/conf/shop.toml", "--quiet", "--no-report",
+                        cwd=ws, unset=tuple(k for k in os.environ if k.startswith("CHURNMODEL_")))
     assert r.returncode == 0, r.stderr
     assert (ws / "models" / "shop" / "model.joblib").exists()
     kernel_dir = ws / "notebooks"

@@ -27,6 +27,8 @@ import pytest
 
 from churnmodel.decisions import counts
 
+import cli_process
+
 pytestmark = pytest.mark.slow
 
 SHOP = ('[project]\nname = "shop"\n'
@@ -35,9 +37,7 @@ SHOP = ('[project]\nname = "shop"\n'
 
 
 def cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "CHURNMODEL_ROOT")}
-    r = subprocess.run([sys.executable, "-m", "churnmodel.cli", *args], cwd=cwd, env=env,
-                       capture_output=True, text=True, timeout=900)
+    r = cli_process.run(*args, cwd=cwd, unset=("MLFLOW_TRACKING_URI", "CHURNMODEL_ROOT"))
     if check:
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return r

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -23,12 +22,13 @@ from churnmodel.data.io import load_default_tables
 from churnmodel.labels import active_customers
 from churnmodel.report import SECTION_IDS, find_chromium, render_in_chromium
 
+import cli_process
+
 AS_OF = "2025-11-30"
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "churnmodel.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    return cli_process.run(*args, cwd=cwd, unset=())
 
 
 @pytest.fixture(scope="module")

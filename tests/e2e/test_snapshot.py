@@ -21,11 +21,11 @@ from sklearn.metrics import roc_auc_score
 
 from churnmodel.explain import driver_columns
 
+import cli_process
+
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([sys.executable, "-m", "churnmodel.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return cli_process.run(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,8 @@ import pytest
 
 from churnmodel.data.synthetic import generate, write_synthetic
 
+import cli_process
+
 pytestmark = pytest.mark.slow
 
 PROJECT = "team"
@@ -232,9 +234,13 @@ def team(tmp_path_factory):
         wait_healthy(server, url, log)
 
         trains = []
+        unset = tuple(k for k in os.environ if k.startswith("MLFLOW_") or k == "CHURNMODEL_ROOT")
         for n, extra in ((1, ()), (2, ("--seed", "7"))):  # a retrain with another seed
-            trains.append(finished(cli("train", "--config", "team.toml", "--quiet", "--model-dir",
-                                       f"models/v{n}", *extra, cwd=ws, tracking=url), f"train {n}"))
+            r = cli_process.run("train", "--config", "team.toml", "--quiet", "--model-dir",
+                                f"models/v{n}", *extra, cwd=ws, unset=unset,
+                                env={"MLFLOW_TRACKING_URI": url})
+            assert r.returncode == 0, f"train {n}: {r.stdout[-2000:]}{r.stderr[-3000:]}"
+            trains.append(r.stdout)
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=url, registry_uri=url)

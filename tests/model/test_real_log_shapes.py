@@ -9,8 +9,6 @@ as good as every baseline over a 3-fold backtest.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +22,11 @@ from churnmodel.data.synthetic import SCENARIOS, generate, write_synthetic
 from churnmodel.modeling import ladder
 from churnmodel.modeling.train import train
 
+from cli_process import run
+
 pytestmark = pytest.mark.slow  # CLI trainings and backtests on four scenarios
 
 FAST = ModelConfig(n_estimators=300, early_stopping_rounds=30, n_jobs=1)
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "churnmodel.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import cli_process
+
 CONFIG = ('[data]\ndir = "data"\n[data.synthetic]\ncustomers = 1200\nseed = 5\n'
           '[model]\nn_estimators = 60\n[training]\nn_cutoffs = 8\n'
           '[output]\nreport = false\n[survival]\nenabled = false\n'
@@ -19,9 +21,7 @@ CONFIG = ('[data]\ndir = "data"\n[data.synthetic]\ncustomers = 1200\nseed = 5\n'
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([sys.executable, "-m", "churnmodel.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return cli_process.run(*args, cwd=cwd)
 
 
 def popen_cli(*args: str, cwd: Path) -> subprocess.Popen:

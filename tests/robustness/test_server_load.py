@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import cli_process
+
 N_REQUESTS = 2000
 CLIENTS = 8
 MAX_ROWS = 200
@@ -57,8 +59,7 @@ def served(tmp_path_factory):
                                    '[output]\nreport = false\n[survival]\nenabled = false\n')
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     for args in (["data", "synth"], ["train", "--no-track", "--quiet"]):
-        r = subprocess.run([sys.executable, "-m", "churnmodel.cli", *args, "--config", "config.toml"],
-                           cwd=d, env=env, capture_output=True, text=True, timeout=900)
+        r = cli_process.run(*args, "--config", "config.toml", cwd=d)
         assert r.returncode == 0, r.stderr
     model = load_churn_model(d / "models" / "config")
     tables = load_default_tables(d / "data")
