@@ -78,11 +78,13 @@ def backtest(tables: Tables, cfg: Config, folds: int = 3, step_months: int = 3,
             raise _in_fold(exc, k, folds, date) from None
     rows: list[dict[str, Any]] = []
     for k, date in enumerate(dates, start=1):
-        # the backtest compares churn candidates: the time-to-churn model would only cost time
+        # the backtest compares churn candidates: the time-to-churn model and the drift at the
+        # fold's date would only cost time
         fold_cfg = with_overrides(cfg, training={"as_of": str(date.date())},
                                   survival={"enabled": False})
         try:
-            result = train(tables, fold_cfg, refit_all=cfg.training.refit, cache=cache)
+            result = train(tables, fold_cfg, refit_all=cfg.training.refit, cache=cache,
+                           drift_at_as_of=False)
             frame = cache.cutoff_frame(tables, date, result.model.builders, H, L)
         except DataError as exc:
             raise _in_fold(exc, k, folds, date) from None

@@ -136,7 +136,7 @@ def _check_two_classes(y: np.ndarray, what: str, cutoffs: str) -> None:
 
 def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
           progress: bool = False, refit_all: bool = False,
-          cache: CutoffCache | None = None) -> TrainResult:
+          cache: CutoffCache | None = None, drift_at_as_of: bool = True) -> TrainResult:
     """Train every candidate, pick the champion on validation, refit it on the latest data.
 
     ``tables`` are cut at ``cfg.training.as_of`` (default: the latest event), so nothing
@@ -145,6 +145,8 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     adds the ceiling to the test report. ``refit_all`` refits every candidate, not only the
     champion (the backtest compares them). ``cache`` (a :class:`CutoffCache` of these very
     ``tables``) reuses the cutoff frames an earlier training on them built (the backtest).
+    ``drift_at_as_of=False`` skips comparing the population at the as-of date with the
+    training rows (``TrainResult.asof_drift`` stays empty; the backtest does not report it).
     """
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -285,7 +287,8 @@ def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
     reference = drift.profile(Xr)
     # against the rows the champion was chosen on too, when the refit moved away from them
     compared = {"chosen": fit_rows, "shipped": window} if tc.refit else {"shipped": window}
-    asof_drift = _asof_drift(tables, as_of, builders, features, compared, tc.seed, cfg)
+    asof_drift = (_asof_drift(tables, as_of, builders, features, compared, tc.seed, cfg)
+                  if drift_at_as_of else {})
     info = {
         "as_of": str(as_of.date()),
         "cutoffs": {"train": [str(c.date()) for c in split.train],
