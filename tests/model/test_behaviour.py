@@ -76,11 +76,12 @@ def test_unseen_category_levels_are_scored_not_crashed(small_training, small_dat
 @pytest.mark.slow
 def test_excluded_features_are_not_used_and_baselines_needing_them_are_skipped(
         small_data_dir, fast_model_config):
-    from churnmodel.config import FeatureConfig
+    from churnmodel.config import FeatureConfig, SurvivalConfig, TrainingConfig
     from churnmodel.scoring import score_customers
 
     cfg = Config(data=DataConfig(dir=small_data_dir), model=fast_model_config,
-                 features=FeatureConfig(exclude=("recency_days", "nps_count")))
+                 features=FeatureConfig(exclude=("recency_days", "nps_count")),
+                 training=TrainingConfig(n_cutoffs=8), survival=SurvivalConfig(enabled=False))
     tables = load_default_tables(small_data_dir)
     result = train(tables, cfg)
     m = result.model
