@@ -2,7 +2,8 @@
 
 Each notebook reads its data and model directories from environment variables
 (CHURNMODEL_DATA_DIR, CHURNMODEL_MODEL_DIR); notebook 03 trains with few trees
-(CHURNMODEL_TREES), backtests fewer folds (CHURNMODEL_FOLDS; 3 by default) and exports the
+(CHURNMODEL_TREES) on fewer monthly cutoffs (CHURNMODEL_CUTOFFS), backtests fewer folds
+(CHURNMODEL_FOLDS; 3 by default) and exports the
 model (CHURNMODEL_SAVE_MODEL=1) that notebook 04 scores with.
 They run in the venv's `python3` kernel through nbclient, in a temporary working directory.
 """
@@ -44,7 +45,7 @@ def run_notebook(small_data_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("notebooks")
     env = dict(os.environ, CHURNMODEL_DATA_DIR=str(small_data_dir),
                CHURNMODEL_MODEL_DIR=str(work / "model"), CHURNMODEL_TREES="60",
-               CHURNMODEL_FOLDS="2", CHURNMODEL_SAVE_MODEL="1")
+               CHURNMODEL_FOLDS="2", CHURNMODEL_CUTOFFS="8", CHURNMODEL_SAVE_MODEL="1")
     env.pop("CHURNMODEL_CONFIG", None)
     env.pop("CHURNMODEL_AS_OF", None)
     done: dict[str, nbformat.NotebookNode] = {}
@@ -118,7 +119,8 @@ def test_the_four_notebooks_run_on_a_project_whose_config_lives_in_another_folde
     tx = pd.read_parquet(small_data_dir / "transactions.parquet")
     tx.to_csv(ws / "elsewhere" / "orders.csv", index=False)
     (conf / "shop.toml").write_text('[data.transactions]\npath = "../orders.csv"\n'
-                                    "[model]\nn_estimators = 60\n[tracking]\nenabled = false\n")
+                                    "[model]\nn_estimators = 60\n[training]\nn_cutoffs = 8\n"
+                                    "[tracking]\nenabled = false\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNMODEL_")}
     r = cli_process.run("train", "--config", "elsewhere/conf/shop.toml", "--quiet", "--no-report",
                         cwd=ws, unset=tuple(k for k in os.environ if k.startswith("CHURNMODEL_")))
