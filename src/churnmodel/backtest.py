@@ -21,6 +21,7 @@ import pandas as pd
 from churnmodel.config import Config, with_overrides
 from churnmodel.data.tables import Tables
 from churnmodel.errors import ConfigError, DataError
+from churnmodel.threads import in_one_thread
 
 METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile")
 
@@ -47,6 +48,7 @@ def fold_dates(data_end: pd.Timestamp | str, horizon_days: int, folds: int,
     return [first - pd.DateOffset(months=k * step_months) for k in range(folds)]
 
 
+@in_one_thread
 def backtest(tables: Tables, cfg: Config, folds: int = 3, step_months: int = 3,
              oracle: pd.DataFrame | None = None,
              on_fold: Callable[[int, Any], Any] | None = None) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from churnmodel.config import (
     with_overrides,
 )
 from churnmodel.errors import ChurnModelError, describe_failure
+from churnmodel.threads import one_thread
 
 log = logging.getLogger("churnmodel")
 
@@ -1059,7 +1060,8 @@ def main(argv: list[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
-        args.func(args)
+        with one_thread():
+            args.func(args)
     except ChurnModelError as exc:
         if args.debug:
             raise

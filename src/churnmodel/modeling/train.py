@@ -31,6 +31,7 @@ from churnmodel.modeling.metrics import evaluate
 from churnmodel.modeling.model import ChurnModel
 from churnmodel.modeling.sanity import learnt_nothing
 from churnmodel.scoring import choose_threshold, customer_value
+from churnmodel.threads import in_one_thread
 from churnmodel.training_set import CutoffCache, Split
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ def _check_two_classes(y: np.ndarray, what: str, cutoffs: str) -> None:
                         "use more cutoffs ([training] n_cutoffs), a different horizon_days, or more data")
 
 
+@in_one_thread
 def train(tables: Tables, cfg: Config, oracle: pd.DataFrame | None = None,
           progress: bool = False, refit_all: bool = False,
           cache: CutoffCache | None = None, drift_at_as_of: bool = True) -> TrainResult:
