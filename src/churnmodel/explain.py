@@ -27,6 +27,7 @@ from churnmodel.errors import ChurnModelError
 from churnmodel.features import catalog
 from churnmodel.modeling.model import ChurnModel
 from churnmodel.risk import risk_frame
+from churnmodel.threads import in_one_thread
 
 
 @dataclass
@@ -255,6 +256,7 @@ def _lever(f: str, v: object, row: _Row) -> tuple[str, str] | None:
     return catalog.lever_sentence(f, v, row)
 
 
+@in_one_thread
 def explain_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str,
                       customer_ids: Sequence[object], n: int = 3) -> pd.DataFrame:
     """Why these customers have the risk they have at ``as_of``, in both directions.

@@ -35,6 +35,7 @@ from churnmodel.explain import driver_columns, drivers, empty_columns, lever_col
 from churnmodel.explain import explain as explain_rows
 from churnmodel.files import atomic_write, remove_stale_temp_files
 from churnmodel.risk import risk_band, risk_frame
+from churnmodel.threads import in_one_thread
 
 if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
@@ -258,6 +259,7 @@ SCORE_COLUMNS = ("customer_id", "churn_probability", "risk_band", "state", "at_r
                  "customer_value", "expected_value_at_risk")
 
 
+@in_one_thread
 def score_customers(model: ChurnModel, tables: Tables, as_of: pd.Timestamp | str,
                     cfg: ScoringConfig | None = None, explain: bool = True,
                     on_step: Callable[[str], Any] | None = None,
@@ -417,6 +419,7 @@ class Segments:
     scores: pd.DataFrame | None = None
 
 
+@in_one_thread
 def customer_segments(tables: Tables, as_of: pd.Timestamp | str, cfg: Config,
                       model: ChurnModel | None = None, explain: bool = False) -> Segments:
     """RFM segments, clusters, NPS groups and (with ``model``) risk x value at ``as_of``.

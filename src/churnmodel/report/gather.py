@@ -27,6 +27,7 @@ from churnmodel.features import catalog
 from churnmodel.profiling import profile_history
 from churnmodel.scoring import Segments, call_list, customer_segments
 from churnmodel.segmentation import segment_metrics
+from churnmodel.threads import in_one_thread
 
 if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
@@ -75,6 +76,7 @@ class ChurnReport:
 
 
 
+@in_one_thread
 def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str | Path,
                  as_of: pd.Timestamp | str | None = None,
                  on_step: Callable[[str], Any] | None = None) -> ChurnReport:
