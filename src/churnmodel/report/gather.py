@@ -75,7 +75,6 @@ class ChurnReport:
     lifetime: Any = None  # churnmodel.report.lifetime.LifetimeSection (CLV, time to churn)
 
 
-
 @in_one_thread
 def churn_report(tables: Tables, cfg: Config, model: ChurnModel, model_dir: str | Path,
                  as_of: pd.Timestamp | str | None = None,
