@@ -1,8 +1,9 @@
 """One thread for the numerical libraries' own pools while churnmodel works.
 
 LightGBM already trains, predicts and explains on the threads churnmodel gives it
-(``[model] n_jobs``, ``PREDICT_THREADS``) and the clustering runs on one OpenMP thread
-(``segmentation``). What was left were the pools numpy, SciPy and scikit-learn start by
+(``[model] n_jobs``, ``PREDICT_THREADS``), and the clustering's k-means ran on one OpenMP
+thread (``segmentation``, measured 8-15x faster on a loaded machine; it now uses
+:func:`one_thread` too). What was left were the pools numpy, SciPy and scikit-learn start by
 themselves: OpenBLAS under the logistic baselines, calibration and the lifetime models'
 optimisers, OpenMP wherever a library reaches for it. Their threads wait by spinning, and
 the matrices here are tall and narrow (customers x a few dozen features), where a second
