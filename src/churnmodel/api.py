@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from churnmodel.config import Config, load_config, with_overrides
-from churnmodel.errors import ChurnModelError
+from churnmodel.errors import ChurnModelError, ConfigError
 
 if TYPE_CHECKING:
     from churnmodel.data.tables import Tables
@@ -85,7 +85,9 @@ class Project:
     def from_env(cls) -> Project:
         """The notebooks' settings, from environment variables: ``CHURNMODEL_CONFIG`` (your
         TOML), ``CHURNMODEL_AS_OF``, and for tests ``CHURNMODEL_DATA_DIR`` /
-        ``CHURNMODEL_MODEL_DIR`` (the default project's data and model folders)."""
+        ``CHURNMODEL_MODEL_DIR`` (the default project's data and model folders),
+        ``CHURNMODEL_TREES`` (a cap on boosting rounds, early stopping after a fifth of them,
+        at least 10) and ``CHURNMODEL_CUTOFFS`` (``[training] n_cutoffs``)."""
         project = cls(os.environ.get("CHURNMODEL_CONFIG") or None,
                       as_of=os.environ.get("CHURNMODEL_AS_OF") or None)
         data_dir, model_dir = (os.environ.get("CHURNMODEL_DATA_DIR"),
@@ -95,6 +97,12 @@ class Project:
             cfg = with_overrides(cfg, data={"dir": Path(data_dir).resolve()})
         if model_dir:
             cfg = with_overrides(cfg, output={"model_dir": Path(model_dir).resolve()})
+        trees, cutoffs = _env_int("CHURNMODEL_TREES"), _env_int("CHURNMODEL_CUTOFFS")
+        if trees:
+            cfg = with_overrides(cfg, model={"n_estimators": trees,
+                                             "early_stopping_rounds": max(10, trees // 5)})
+        if cutoffs:
+            cfg = with_overrides(cfg, training={"n_cutoffs": cutoffs})
         project.config = cfg
         return project
 
@@ -226,3 +234,15 @@ class Project:
 
     def _date(self, as_of: Any) -> pd.Timestamp:
         return pd.Timestamp(as_of).normalize() if as_of is not None else self.as_of
+
+
+def _env_int(name: str) -> int | None:
+    """The whole number in environment variable ``name``; ``None`` when it is unset or empty."""
+    text = os.environ.get(name) or None
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a whole number. Fix: set it to one, "
+                          "e.g. 60, or unset it.") from None

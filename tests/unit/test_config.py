@@ -252,3 +252,28 @@ def test_max_depth_minus_one_lifts_the_limit_and_reaches_lightgbm():
     assert LightGBMCandidate(config_from_dict({}).model).params()["max_depth"] == 6
     free = config_from_dict({"model": {"max_depth": -1}}).model
     assert LightGBMCandidate(free).params()["max_depth"] == -1
+
+
+def test_the_notebooks_test_settings_come_from_the_environment(monkeypatch, tmp_path):
+    """Project.from_env maps CHURNMODEL_TREES / CHURNMODEL_CUTOFFS onto the config that
+    notebook 03 trains with; a value that is not a whole number is one ConfigError."""
+    import pytest
+
+    from churnmodel.api import Project
+    from churnmodel.errors import ConfigError
+
+    for name in ("CHURNMODEL_CONFIG", "CHURNMODEL_AS_OF", "CHURNMODEL_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CHURNMODEL_MODEL_DIR", str(tmp_path / "m"))
+    monkeypatch.setenv("CHURNMODEL_TREES", "40")
+    monkeypatch.setenv("CHURNMODEL_CUTOFFS", "8")
+    cfg = Project.from_env().config
+    assert (cfg.model.n_estimators, cfg.model.early_stopping_rounds, cfg.training.n_cutoffs) == (
+        40, 10, 8)
+    monkeypatch.setenv("CHURNMODEL_TREES", "")
+    monkeypatch.delenv("CHURNMODEL_CUTOFFS")
+    default = Project.from_env().config
+    assert default.model.n_estimators != 40 and default.training.n_cutoffs != 8
+    monkeypatch.setenv("CHURNMODEL_CUTOFFS", "eight")
+    with pytest.raises(ConfigError, match="CHURNMODEL_CUTOFFS='eight' is not a whole number"):
+        Project.from_env()
