@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from churnmodel.config import (Config, DataConfig, ModelConfig, OutputConfig, SurvivalConfig,
-                               TrainingConfig)
+from churnmodel.config import Config, DataConfig, ModelConfig, OutputConfig, SurvivalConfig, TrainingConfig
 from churnmodel.data.io import load_default_tables
 from churnmodel.data.synthetic import generate, write_synthetic
 from churnmodel.modeling.train import train
