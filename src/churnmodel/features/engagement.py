@@ -132,27 +132,38 @@ def engagement_features(tables: Tables, cutoff: pd.Timestamp, customers: pd.Inde
     per_type, per_type_gap, per_type_out = [], [], []
     for i, t in enumerate(types):
         for w in WINDOWS:
-            per_type.append(f"count(*) FILTER (WHERE k = {i} AND age < {w}) AS \"events_{t}_{w}d\"")
+            per_type.append(f"sum(n) FILTER (WHERE k = {i} AND b <= {WINDOWS.index(w)}) "
+                            f"AS \"events_{t}_{w}d\"")
             per_type_out.append(f"coalesce(a.\"events_{t}_{w}d\", 0) AS \"events_{t}_{w}d\"")
         per_type.append(f"CAST(min(age) FILTER (WHERE k = {i}) AS DOUBLE) AS \"days_since_event_{t}\"")
         per_type_out.append(f"a.\"days_since_event_{t}\"")
         per_type_gap.append(f"max(gap) FILTER (WHERE k = {i}) AS \"event_gap_days_{t}\"")
         per_type_out.append(f"tg.\"event_gap_days_{t}\"")
     sep = ",\n        "
+    band = ("CASE " + " ".join(f"WHEN age < {w} THEN {j}" for j, w in enumerate(WINDOWS))
+            + f" ELSE {len(WINDOWS)} END")
     sql = f"""
     WITH e AS (
         SELECT customer_id, k, {"value" if has_value else "NULL"} AS value,
                date_diff('day', CAST(ts AS DATE), $cut) AS age
         FROM ev SEMI JOIN pop USING (customer_id) WHERE ts < $end
     ),
+    -- per customer, type and window band (b: the first window holding the age): two
+    -- levels of grouping, so the many per-window counts below read a few rows per customer,
+    -- not every event. Seven cutoffs of the 20,000-customer default (6.7M events): 9.3 ->
+    -- 7.7 s; of 2,000 customers: 1.05 -> 1.1-1.2 s (2026-12-07, same features to the bit)
+    band AS (
+        SELECT customer_id, k, {band} AS b, count(*) AS n, min(age) AS age, sum(value) AS value
+        FROM e GROUP BY customer_id, k, b
+    ),
     agg AS (
         SELECT customer_id,
-        {sep.join(f"count(*) FILTER (WHERE age < {w}) AS events_{w}d" for w in WINDOWS)},
-        count(*) FILTER (WHERE age >= 30 AND age < 90) AS events_prev_60d,
+        {sep.join(f"sum(n) FILTER (WHERE b <= {WINDOWS.index(w)}) AS events_{w}d" for w in WINDOWS)},
+        sum(n) FILTER (WHERE b > {WINDOWS.index(30)} AND b <= {WINDOWS.index(90)}) AS events_prev_60d,
         CAST(min(age) AS DOUBLE) AS days_since_event,
-        coalesce(sum(value) FILTER (WHERE age < 30), 0) AS event_value_30d
+        coalesce(sum(value) FILTER (WHERE b <= {WINDOWS.index(30)}), 0) AS event_value_30d
         {"".join(", " + p for p in per_type)}
-        FROM e GROUP BY customer_id
+        FROM band GROUP BY customer_id
     ),
     days AS (SELECT DISTINCT customer_id, age FROM e),
     act AS (
