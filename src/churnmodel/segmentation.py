@@ -271,14 +271,14 @@ def behaviour_clusters(features: pd.DataFrame, cfg: SegmentConfig | None = None,
     sample = np.sort(rng.choice(n, size=min(n, max(cfg.silhouette_sample, 1)), replace=False))
     fits: dict[int, np.ndarray] = {}
     silhouette: dict[int, float] = {}
-    for k in range(cfg.k_min, k_hi + 1):
-        # One thread: measured 8-15x faster than OpenMP threads on a loaded 2-core machine
-        # (14,000 customers x k = 3..8 in ~2 s), and the result does not depend on the core count.
-        with one_thread():
+    # One thread: measured 8-15x faster than OpenMP threads on a loaded 2-core machine
+    # (14,000 customers x k = 3..8 in ~2 s), and the result does not depend on the core count.
+    with one_thread():
+        for k in range(cfg.k_min, k_hi + 1):
             fits[k] = KMeans(n_clusters=k, n_init=10, random_state=cfg.seed).fit(X).labels_
-        lab = fits[k][sample]
-        ok = 2 <= len(np.unique(lab)) <= len(sample) - 1
-        silhouette[k] = float(silhouette_score(X[sample], lab)) if ok else float("nan")
+            lab = fits[k][sample]
+            ok = 2 <= len(np.unique(lab)) <= len(sample) - 1
+            silhouette[k] = float(silhouette_score(X[sample], lab)) if ok else float("nan")
     scored = [k for k, s in silhouette.items() if not np.isnan(s)]
     best = max(scored, key=lambda k: (silhouette[k], -k)) if scored else cfg.k_min
     labels = _by_size(fits[best], best)
