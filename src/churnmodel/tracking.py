@@ -111,13 +111,80 @@ def resolve_served_model(model: str, uri: str) -> str:
 
 
 def configure(cfg: Config) -> str:
-    """Point MLflow at the configured tracking store; returns the URI."""
+    """Point MLflow at the configured tracking store; returns the URI.
+
+    A new embedded SQLite store starts as a copy of an empty one (:func:`seed_new_store`).
+    """
     import mlflow
 
     uri = tracking_uri(cfg)
+    seed_new_store(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+def seed_new_store(uri: str) -> bool:
+    """Start a SQLite store that does not exist yet as a copy of an empty store; True if it did.
+
+    MLflow creates a new store's tables by running its whole history of schema migrations
+    (over a hundred): 2.5 s of a new process's first training, and more on a busy machine.
+    The copy is of a store MLflow itself created with the installed version (see
+    :func:`_empty_store`), so MLflow opens it as any existing store at the latest schema
+    and adds its default experiment, with this store's artifact folder, itself. Anything
+    that goes wrong here leaves the file absent, and MLflow creates the store as before.
+    """
+    if not uri.startswith("sqlite:///"):
+        return False
+    db = Path(uri.removeprefix("sqlite:///"))
+    if db.exists() or not db.parent.is_dir():
+        return False
+    import shutil
+
+    try:
+        template = _empty_store()
+        with _store_lock(uri):
+            if db.exists():  # another process created it meanwhile
+                return False
+            part = db.with_name(f".{db.name}.{os.getpid()}.part")
+            shutil.copyfile(template, part)
+            os.replace(part, db)  # whole or absent, never a half-copied store
+        return True
+    except Exception as exc:  # noqa: BLE001 (MLflow then creates the store itself)
+        log.debug("new store %s not seeded from a template: %s", db, exc)
+        return False
+
+
+def _empty_store() -> Path:
+    """An empty MLflow SQLite store of the installed MLflow, built once per version and user
+    in the temp folder: MLflow's tables at its latest schema, and no experiment at all."""
+    import shutil
+    import sqlite3
+
+    import mlflow
+
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    path = Path(tempfile.gettempdir()) / f"churnmodel-mlflow-{mlflow.__version__}-{uid}.db"
+    if path.exists():
+        return path
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    with tempfile.TemporaryDirectory(prefix="churnmodel-store-") as d:
+        built = Path(d) / "store.db"
+        build_uri = f"sqlite:///{built}"
+        SqlAlchemyStore(build_uri, str(Path(d) / "mlruns")).engine.dispose()
+        getattr(SqlAlchemyStore, "_engine_map", {}).pop(build_uri, None)
+        con = sqlite3.connect(built)
+        try:  # its default experiment points into the build folder: MLflow re-adds it on open
+            con.execute("DELETE FROM experiment_tags")
+            con.execute("DELETE FROM experiments")
+            con.commit()
+        finally:
+            con.close()
+        part = path.with_name(f"{path.name}.{os.getpid()}.part")
+        shutil.copyfile(built, part)
+        os.replace(part, path)
+    return path
 
 
 def git_commit(cwd: str | Path | None = None) -> str:

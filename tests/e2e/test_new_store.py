@@ -1,0 +1,71 @@
+"""A new embedded SQLite store starts as a copy of an empty store MLflow built itself
+(``churnmodel.tracking.seed_new_store``): MLflow must not be able to tell it from a store it
+created by running its migrations, and an existing store is never touched."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from churnmodel import tracking
+
+
+def _schema(db: Path) -> tuple[list[tuple[str, str]], list[tuple[str, ...]]]:
+    con = sqlite3.connect(db)
+    try:
+        objects = con.execute("SELECT type, name FROM sqlite_master ORDER BY type, name").fetchall()
+        version = con.execute("SELECT * FROM alembic_version").fetchall()
+    finally:
+        con.close()
+    return objects, version
+
+
+def _use(db: Path) -> list[tuple[str, str, str]]:
+    """What a training does first (experiment, run, registered model); the experiments after."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
+    exp = client.create_experiment("shop")
+    run = client.create_run(exp)
+    client.log_metric(run.info.run_id, "roc_auc", 0.9)
+    client.set_terminated(run.info.run_id)
+    client.create_registered_model("shop")
+    assert [m.name for m in client.search_registered_models()] == ["shop"]
+    return sorted((e.experiment_id, e.name, e.artifact_location)
+                  for e in client.search_experiments())
+
+
+def test_a_seeded_store_is_what_mlflow_would_have_created(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default experiment's artifacts go under ./mlruns
+    seeded, created = tmp_path / "seeded.db", tmp_path / "created.db"
+    assert tracking.seed_new_store(f"sqlite:///{seeded}")
+    assert _schema(seeded) == _schema(tracking._empty_store())
+    seeded_use, created_use = _use(seeded), _use(created)  # created: MLflow's migrations
+    assert _schema(seeded) == _schema(created)
+    assert seeded_use == created_use
+    assert ("0", "Default", str(tmp_path / "mlruns" / "0")) in seeded_use
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_an_existing_store_is_never_replaced(tmp_path):
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(b"not touched")
+    assert not tracking.seed_new_store(f"sqlite:///{db}")
+    assert db.read_bytes() == b"not touched"
+    assert not tracking.seed_new_store("http://127.0.0.1:5000")  # servers keep their own
+
+
+def test_a_failed_seed_leaves_no_file_for_mlflow_to_trip_on(tmp_path, monkeypatch):
+    def broken() -> Path:
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(tracking, "_empty_store", broken)
+    db = tmp_path / "mlflow.db"
+    assert not tracking.seed_new_store(f"sqlite:///{db}")  # MLflow creates it as before
+    assert not db.exists() and not list(tmp_path.iterdir())
+
+
+def test_a_store_in_a_missing_folder_is_left_to_the_preflight(tmp_path):
+    db = tmp_path / "missing" / "mlflow.db"
+    assert not tracking.seed_new_store(f"sqlite:///{db}")
+    assert not db.parent.exists()
