@@ -106,11 +106,18 @@ def small_data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_training(small_data_dir):
-    """One training of FAST_MODEL on the small set, shared by behaviour and backtest tests."""
+def small_config(small_data_dir) -> Config:
+    """How ``small_training`` trains: FAST_MODEL on 8 labelled monthly cutoffs, not the
+    default 15 (still the full ladder step, at half the feature building)."""
+    return Config(data=DataConfig(dir=small_data_dir), model=FAST_MODEL,
+                  training=TrainingConfig(n_cutoffs=8))
+
+
+@pytest.fixture(scope="session")
+def small_training(small_config):
+    """One training with ``small_config``, shared by the behaviour tests."""
     warnings.filterwarnings("ignore", category=UserWarning)
-    cfg = Config(data=DataConfig(dir=small_data_dir), model=FAST_MODEL)
-    return train(load_default_tables(small_data_dir), cfg)
+    return train(load_default_tables(small_config.data.dir), small_config)
 
 
 @pytest.fixture

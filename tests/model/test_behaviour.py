@@ -8,23 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnmodel.config import Config, DataConfig, ModelConfig, TrainingConfig
+from churnmodel.config import Config, DataConfig
 from churnmodel.data.io import load_default_tables
 from churnmodel.errors import ModelInputError
 from churnmodel.modeling.train import train
 
 
-def _train(data_dir, seed: int, model_cfg: ModelConfig):
-    cfg = Config(data=DataConfig(dir=data_dir), model=model_cfg,
-                 training=TrainingConfig(seed=seed))
-    return train(load_default_tables(data_dir), cfg)
-
-
 @pytest.mark.slow
-def test_two_trainings_with_the_same_seed_give_identical_predictions(small_data_dir, fast_model_config,
+def test_two_trainings_with_the_same_seed_give_identical_predictions(small_data_dir, small_config,
                                                                      small_training):
-    a = small_training  # seed 42, fast_model_config: the session's shared training
-    b = _train(small_data_dir, 42, fast_model_config)
+    a = small_training  # the session's shared training (seed 42)
+    b = train(load_default_tables(small_data_dir), small_config)  # the same, again
     tables = load_default_tables(small_data_dir)
     sa = a.model.score(tables, "2025-12-31")
     sb = b.model.score(tables, "2025-12-31")
