@@ -21,7 +21,7 @@ def project(tmp_path_factory):
     (root / "conf").mkdir()
     (root / "conf" / "shop.toml").write_text(
         '[data]\ndir = "../shop_data"\n[model]\nn_estimators = 80\n'
-        "[survival]\nenabled = false\n[tracking]\nenabled = false\n")
+        "[training]\nn_cutoffs = 8\n[survival]\nenabled = false\n[tracking]\nenabled = false\n")
     return cm.Project(root / "conf" / "shop.toml", root=root).fit()
 
 
