@@ -22,6 +22,7 @@ import pandas as pd  # noqa: E402
 from churnmodel.data.tables import Tables  # noqa: E402
 from churnmodel.errors import DataError  # noqa: E402
 from churnmodel.modeling.hazard import CURVE_DAYS, N_PERIODS, PERIOD_DAYS, churn_onsets, kaplan_meier  # noqa: E402
+from churnmodel.training_set import cutoff_frame  # noqa: E402
 
 if TYPE_CHECKING:
     from churnmodel.modeling.model import ChurnModel
@@ -94,8 +95,9 @@ def _survival_part(out: LifetimeSection, tables: Tables, model: ChurnModel, segs
     H = model.horizon_days
     # Kaplan-Meier at the latest month start with a full 180-day follow-up after its horizon
     latest = (as_of - pd.Timedelta(days=H + N_PERIODS * PERIOD_DAYS)).to_period("M").to_timestamp()
-    try:
-        X = model.features(tables, latest)
+    try:  # the population and the RFM columns: the other builders would cost most of the time
+        X = cutoff_frame(tables.until(latest), latest, [b for b in model.builders if b == "rfm"],
+                         H, model.activity_lookback_days, with_labels=False).droplevel("cutoff")
     except DataError:
         X = None
     if X is None or latest < tables.transactions["ts"].min():
