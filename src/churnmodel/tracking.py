@@ -111,14 +111,10 @@ def resolve_served_model(model: str, uri: str) -> str:
 
 
 def configure(cfg: Config) -> str:
-    """Point MLflow at the configured tracking store; returns the URI.
-
-    A new embedded SQLite store starts as a copy of an empty one (:func:`seed_new_store`).
-    """
+    """Point MLflow at the configured tracking store; returns the URI."""
     import mlflow
 
     uri = tracking_uri(cfg)
-    seed_new_store(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
@@ -133,6 +129,8 @@ def seed_new_store(uri: str) -> bool:
     :func:`_empty_store`), so MLflow opens it as any existing store at the latest schema
     and adds its default experiment, with this store's artifact folder, itself. Anything
     that goes wrong here leaves the file absent, and MLflow creates the store as before.
+    Only a training about to record its run seeds (:func:`training_run`): a command that
+    merely points MLflow at the store (serving a model folder) leaves no new file.
     """
     if not uri.startswith("sqlite:///"):
         return False
@@ -368,6 +366,7 @@ def training_run(cfg: Config, enabled: bool = True) -> Iterator[str | None]:
     import mlflow
 
     uri = configure(cfg)
+    seed_new_store(uri)  # a run is about to be recorded: the store is created now anyway
     try:
         with _store_lock(uri):
             mlflow.set_experiment(cfg.tracking.experiment)

@@ -69,3 +69,19 @@ def test_a_store_in_a_missing_folder_is_left_to_the_preflight(tmp_path):
     db = tmp_path / "missing" / "mlflow.db"
     assert not tracking.seed_new_store(f"sqlite:///{db}")
     assert not db.parent.exists()
+
+
+def test_pointing_mlflow_at_a_missing_store_creates_no_file(tmp_path, monkeypatch):
+    from churnmodel.config import Config, TrackingConfig
+
+    import mlflow
+
+    db = tmp_path / "mlflow.db"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    pointed: list[str] = []  # MLflow's global URIs stay as they were for the other tests
+    monkeypatch.setattr(mlflow, "set_tracking_uri", pointed.append)
+    monkeypatch.setattr(mlflow, "set_registry_uri", pointed.append)
+    assert tracking.configure(Config(tracking=TrackingConfig(tracking_uri=f"sqlite:///{db}"))) \
+        == f"sqlite:///{db}"
+    assert pointed == [f"sqlite:///{db}"] * 2
+    assert not db.exists()  # `churnmodel serve --model <folder>` writes no store
