@@ -72,9 +72,9 @@ def test_a_store_in_a_missing_folder_is_left_to_the_preflight(tmp_path):
 
 
 def test_pointing_mlflow_at_a_missing_store_creates_no_file(tmp_path, monkeypatch):
-    from churnmodel.config import Config, TrackingConfig
-
     import mlflow
+
+    from churnmodel.config import Config, TrackingConfig
 
     db = tmp_path / "mlflow.db"
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
