@@ -152,13 +152,52 @@ def shap_importance_figure(importance: pd.DataFrame, top: int = 15) -> Figure:
     return fig
 
 
+def strongest_interaction(values: np.ndarray, data: np.ndarray, index: int) -> int:
+    """The column that seems to interact most with column ``index``: SHAP's own choice of
+    the colour of a dependence plot (``shap.utils.approximate_interactions``), vectorised.
+
+    Sort the rows by the feature; cut them into chunks of ``inc = clip(n // 10, 1, 50)``
+    rows; per other column, add up over the chunks where both vary the absolute correlation
+    of the feature's SHAP values with that column's values, and again with its missingness;
+    the larger of the two sums ranks the column. SHAP loops over columns and chunks in
+    Python (1.7 s a figure on 5,000 rows and 82 columns); this reads the same chunks as
+    arrays (0.01 s), and picks the same column (tests/unit/test_plots.py). For up to 10,000
+    rows, where SHAP reads them all; above, SHAP draws 10,000 at random and is left to it.
+    """
+    n, k = data.shape
+    srt = np.argsort(data[:, index])
+    ref = values[srt, index]
+    inc = max(min(int(n / 10.0), 50), 1)
+    full = (n // inc) * inc  # the chunks of inc rows, then the short last one if any
+    cuts = [(0, full, inc)] + ([(full, n, n - full)] if full < n else [])
+    other = data[srt].astype(float)
+    scores = np.zeros(k)
+    for part in (other, np.isnan(other).astype(float)):  # the values, then their missingness
+        total = np.zeros(k)
+        for lo, hi, size in cuts:
+            r = ref[lo:hi].reshape(-1, size)  # chunk x row
+            v = part[lo:hi].reshape(-1, size, k)  # chunk x row x column
+            r_sd, v_sd = r.std(axis=1), v.std(axis=1)
+            cov = ((r - r.mean(axis=1, keepdims=True))[:, :, None]
+                   * (v - v.mean(axis=1, keepdims=True))).mean(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr = np.abs(np.clip(cov / (r_sd[:, None] * v_sd), -1, 1))
+            total += np.where((v_sd > 0) & (r_sd > 0)[:, None], corr, 0.0).sum(axis=0)
+        total[np.abs(part).sum(axis=0) < 1e-8] = 0.0  # SHAP skips an all-zero column
+        total[index] = 0.0
+        scores = np.maximum(scores, total)
+    return int(np.argsort(-np.abs(scores), kind="stable")[0])
+
+
 def shap_dependence_figure(expl: Explanation, feature: str) -> Figure:
     import shap
 
     e = _shap_explanation(expl)
+    j = list(e.feature_names).index(feature)
+    colour = strongest_interaction(e.values, e.data, j) if len(e.values) <= 10_000 else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        shap.plots.scatter(e[:, feature], color=e, show=False)
+        shap.plots.scatter(e[:, feature], color=e if colour is None else e[:, colour], show=False)
     fig = plt.gcf()
     fig.set_size_inches(6.5, 4.5)
     fig.suptitle(f"SHAP dependence: {catalog.label(feature)}", fontsize=10)

@@ -1,0 +1,41 @@
+"""The dependence plot's colour column is SHAP's own choice, found without SHAP's loops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from churnmodel.plots import strongest_interaction
+
+
+def _shap_choice(values: np.ndarray, data: np.ndarray, index: int) -> int:
+    from shap.utils import approximate_interactions
+
+    return int(approximate_interactions(index, values, data)[0])
+
+
+def test_a_hand_made_interaction_is_found():
+    """Column 1 decides how steep column 0's effect is; column 2 is noise."""
+    rng = np.random.default_rng(0)
+    x0, x1, x2 = rng.normal(size=(3, 400))
+    values = np.column_stack([x0 * (1 + 2 * (x1 > 0)), 0.1 * x1, 0.01 * x2])
+    data = np.column_stack([x0, x1, x2])
+    assert strongest_interaction(values, data, 0) == 1 == _shap_choice(values, data, 0)
+
+
+@pytest.mark.parametrize("n", [7, 59, 300, 1234])
+def test_every_column_gets_shaps_choice_with_gaps_constants_and_flags(n):
+    """Rows not a multiple of the chunk, missing values, a constant and an all-zero column,
+    a 0/1 flag and a column missing in a block of rows (its missingness interacts)."""
+    rng = np.random.default_rng(n)
+    data = rng.normal(size=(n, 8))
+    data[:, 2] = 3.0
+    data[:, 3] = 0.0
+    data[:, 4] = rng.random(n) < 0.3
+    data[rng.random(n) < 0.1, 5] = np.nan
+    data[: n // 3, 6] = np.nan
+    values = rng.normal(size=(n, 8)) * 0.1
+    values[:, 0] += data[:, 0] * np.where(np.isnan(data[:, 6]), 2.0, 0.5)
+    values[:, 1] += data[:, 1] * (1 + data[:, 4])
+    for j in range(data.shape[1]):
+        assert strongest_interaction(values, data, j) == _shap_choice(values, data, j), j
