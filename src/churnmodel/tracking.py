@@ -139,30 +139,36 @@ def seed_new_store(uri: str) -> bool:
         return False
     import shutil
 
+    part = db.with_name(f".{db.name}.{os.getpid()}.part")
     try:
         template = _empty_store()
         with _store_lock(uri):
             if db.exists():  # another process created it meanwhile
                 return False
-            part = db.with_name(f".{db.name}.{os.getpid()}.part")
             shutil.copyfile(template, part)
             os.replace(part, db)  # whole or absent, never a half-copied store
         return True
     except Exception as exc:  # noqa: BLE001 (MLflow then creates the store itself)
+        part.unlink(missing_ok=True)
         log.debug("new store %s not seeded from a template: %s", db, exc)
         return False
 
 
 def _empty_store() -> Path:
     """An empty MLflow SQLite store of the installed MLflow, built once per version and user
-    in the temp folder: MLflow's tables at its latest schema, and no experiment at all."""
-    import shutil
+    in the temp folder: MLflow's tables at its latest schema, and no experiment at all.
+
+    The temp folder is shared: a file of that name that is a link, or that this user does
+    not own, is never used (:class:`OSError`; the caller lets MLflow create the store).
+    """
     import sqlite3
 
     import mlflow
 
     uid = os.getuid() if hasattr(os, "getuid") else 0
     path = Path(tempfile.gettempdir()) / f"churnmodel-mlflow-{mlflow.__version__}-{uid}.db"
+    if path.is_symlink() or (path.exists() and hasattr(os, "getuid") and path.stat().st_uid != uid):
+        raise OSError(f"{path} is a link or another user's file: not used as a store template")
     if path.exists():
         return path
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
@@ -179,9 +185,7 @@ def _empty_store() -> Path:
             con.commit()
         finally:
             con.close()
-        part = path.with_name(f"{path.name}.{os.getpid()}.part")
-        shutil.copyfile(built, part)
-        os.replace(part, path)
+        os.replace(built, path)  # from inside the temp folder: an atomic rename
     return path
 
 

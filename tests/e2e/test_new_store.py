@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from churnmodel import tracking
 
 
@@ -85,3 +87,39 @@ def test_pointing_mlflow_at_a_missing_store_creates_no_file(tmp_path, monkeypatc
         == f"sqlite:///{db}"
     assert pointed == [f"sqlite:///{db}"] * 2
     assert not db.exists()  # `churnmodel serve --model <folder>` writes no store
+
+
+def test_a_copy_that_fails_half_way_leaves_no_part_file(tmp_path, monkeypatch):
+    import shutil
+
+    def half(src, dst):
+        Path(dst).write_bytes(Path(src).read_bytes()[:100])
+        raise OSError("no space left on device")
+
+    tracking._empty_store()  # built before the copy breaks
+    monkeypatch.setattr(shutil, "copyfile", half)
+    db = tmp_path / "mlflow.db"
+    assert not tracking.seed_new_store(f"sqlite:///{db}")
+    assert not db.exists() and not list(tmp_path.glob(".*part"))
+
+
+@pytest.mark.parametrize("planted_as", ["link", "another user's file"])
+def test_a_template_owned_by_another_user_or_linked_is_not_used(tmp_path, monkeypatch, planted_as):
+    """The temp folder is shared: a planted file must not become this user's store."""
+    import os
+
+    import mlflow
+
+    monkeypatch.setattr(tracking.tempfile, "gettempdir", lambda: str(tmp_path))
+    planted = tmp_path / f"churnmodel-mlflow-{mlflow.__version__}-{os.getuid()}.db"
+    if planted_as == "link":
+        planted.symlink_to(tmp_path / "elsewhere.db")
+    else:
+        planted.write_bytes(b"planted")
+        if os.getuid() != 0:
+            pytest.skip("only root can hand the planted file to another user (CI runs as root)")
+        os.chown(planted, 65534, 65534)
+    db = tmp_path / "store" / "mlflow.db"
+    db.parent.mkdir()
+    assert not tracking.seed_new_store(f"sqlite:///{db}")
+    assert not db.exists()
