@@ -139,17 +139,17 @@ def seed_new_store(uri: str) -> bool:
         return False
     import shutil
 
-    part = db.with_name(f".{db.name}.{os.getpid()}.part")
+    from churnmodel.files import atomic_write
+
     try:
         template = _empty_store()
         with _store_lock(uri):
             if db.exists():  # another process created it meanwhile
                 return False
-            shutil.copyfile(template, part)
-            os.replace(part, db)  # whole or absent, never a half-copied store
+            # whole or absent, never a half-copied store
+            atomic_write(db, lambda tmp: shutil.copyfile(template, tmp))
         return True
     except Exception as exc:  # noqa: BLE001 (MLflow then creates the store itself)
-        part.unlink(missing_ok=True)
         log.debug("new store %s not seeded from a template: %s", db, exc)
         return False
 
@@ -165,9 +165,9 @@ def _empty_store() -> Path:
 
     import mlflow
 
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    path = Path(tempfile.gettempdir()) / f"churnmodel-mlflow-{mlflow.__version__}-{uid}.db"
-    if path.is_symlink() or (path.exists() and hasattr(os, "getuid") and path.stat().st_uid != uid):
+    uid = os.getuid() if hasattr(os, "getuid") else None  # no owners to compare on Windows
+    path = Path(tempfile.gettempdir()) / f"churnmodel-mlflow-{mlflow.__version__}-{uid or 0}.db"
+    if path.is_symlink() or (path.exists() and uid is not None and path.stat().st_uid != uid):
         raise OSError(f"{path} is a link or another user's file: not used as a store template")
     if path.exists():
         return path

@@ -46,7 +46,7 @@ def test_a_seeded_store_is_what_mlflow_would_have_created(tmp_path, monkeypatch)
     assert _schema(seeded) == _schema(created)
     assert seeded_use == created_use
     assert ("0", "Default", str(tmp_path / "mlruns" / "0")) in seeded_use
-    assert not list(tmp_path.glob(".*.part"))
+    assert not list(tmp_path.glob(".seeded.db.*"))  # no temp copy left
 
 
 def test_an_existing_store_is_never_replaced(tmp_path):
@@ -89,7 +89,7 @@ def test_pointing_mlflow_at_a_missing_store_creates_no_file(tmp_path, monkeypatc
     assert not db.exists()  # `churnmodel serve --model <folder>` writes no store
 
 
-def test_a_copy_that_fails_half_way_leaves_no_part_file(tmp_path, monkeypatch):
+def test_a_copy_that_fails_half_way_leaves_no_partial_file(tmp_path, monkeypatch):
     import shutil
 
     def half(src, dst):
@@ -100,7 +100,7 @@ def test_a_copy_that_fails_half_way_leaves_no_part_file(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "copyfile", half)
     db = tmp_path / "mlflow.db"
     assert not tracking.seed_new_store(f"sqlite:///{db}")
-    assert not db.exists() and not list(tmp_path.glob(".*part"))
+    assert not db.exists() and not list(tmp_path.glob(".mlflow.db.*"))  # no temp copy
 
 
 @pytest.mark.parametrize("planted_as", ["link", "another user's file"])
