@@ -42,19 +42,62 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+# Seconds each of the longest units took in `CI=true make test` (2026-12-07, both workers'
+# setup + call + teardown; 2,000 s in all). The workers take units longest first, so that
+# they finish together: xdist's own order is by number of tests, which put the Spark tests
+# (a JVM, few tests, 280 s) after a thousand quick ones, and one worker ran on alone at the
+# end. A unit not listed counts 1 s a test in the slow layers, 0.05 s elsewhere; a stale
+# figure only changes the order, never what runs.
+UNIT_SECONDS = {
+    "tests/spark": 283, "tests/model/test_real_log_shapes.py": 268, "default_training": 224,
+    "tests/e2e/test_projects.py": 104, "tests/e2e/test_notebooks.py": 103,
+    "tests/e2e/test_cli.py": 101, "tests/e2e/test_mlflow.py": 94, "small_training": 77,
+    "tests/e2e/test_team_server.py": 73, "tests/robustness/test_faults.py": 58,
+    "tests/e2e/test_quiet.py": 54, "tests/robustness/test_server_load.py": 52,
+    "tests/robustness/test_bad_input.py": 49, "tests/e2e/test_report.py": 44,
+    "tests/e2e/test_bench.py": 37, "tests/e2e/test_snapshot.py": 32,
+    "tests/robustness/test_odd_tables.py": 31,
+}
+
+
+def unit_seconds(unit: str, n_tests: int) -> float:
+    """The expected seconds of a scheduling unit of ``n_tests`` tests (:data:`UNIT_SECONDS`).
+
+    >>> unit_seconds("tests/spark", 30), unit_seconds("tests/e2e/test_new.py", 4)
+    (283, 4.0)
+    >>> unit_seconds("tests/unit/test_config.py", 40)
+    2.0
+    """
+    if unit in UNIT_SECONDS:
+        return UNIT_SECONDS[unit]
+    slow = any(unit.startswith(f"tests/{layer}/") for layer in SLOW_LAYERS)
+    return n_tests * (1.0 if slow else 0.05)
+
+
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     group_of = {path: group for group, paths in SHARED_MODEL_FILES.items() for path in paths}
 
     class SharedModelScheduling(LoadScopeScheduling):
-        """``--dist loadfile``, with the files of one trained fixture as one unit."""
+        """``--dist loadfile``, with the files of one trained fixture as one unit, dealt out
+        longest first (:func:`unit_seconds`)."""
 
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             if path.startswith("tests/spark/"):  # one worker, one Spark session (a JVM)
                 return "tests/spark"
             return group_of.get(path, path)
+
+        def _assign_work_unit(self, node) -> None:
+            # the queue is complete at the first assignment (LoadScopeScheduling.schedule)
+            if not getattr(self, "_longest_first", False):
+                self._longest_first = True
+                units = sorted(self.workqueue.items(),
+                               key=lambda kv: -unit_seconds(kv[0], len(kv[1])))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+            super()._assign_work_unit(node)
 
     return SharedModelScheduling(config, log)
 
