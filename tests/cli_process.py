@@ -28,6 +28,16 @@ from pathlib import Path
 
 TIMEOUT = 600
 
+# What MLflow and alembic print when their loggers reach the terminal: MLflow's log format is
+# "<date> <time> INFO mlflow.<module>: ..."; alembic's names its logger.
+LIBRARY_MARKS = (" mlflow.", "INFO mlflow", "alembic", "Successfully registered", "Created version",
+                 "Validating input example", "Creating initial", "INFO ")
+
+
+def library_lines(text: str) -> list[str]:
+    """The lines of ``text`` a library's logger wrote (:data:`LIBRARY_MARKS`)."""
+    return [line for line in text.splitlines() if any(mark in line for mark in LIBRARY_MARKS)]
+
 
 def _as_process(args: tuple[str, ...], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "churnmodel.cli", *args], cwd=cwd, env=env,

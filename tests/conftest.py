@@ -53,7 +53,7 @@ UNIT_SECONDS = {
     "tests/e2e/test_projects.py": 104, "tests/e2e/test_notebooks.py": 103,
     "tests/e2e/test_cli.py": 101, "tests/e2e/test_mlflow.py": 94, "small_training": 77,
     "tests/e2e/test_team_server.py": 73, "tests/robustness/test_faults.py": 58,
-    "tests/e2e/test_quiet.py": 54, "tests/robustness/test_server_load.py": 52,
+    "tests/e2e/test_quiet.py": 26, "tests/robustness/test_server_load.py": 52,
     "tests/robustness/test_bad_input.py": 49, "tests/e2e/test_report.py": 44,
     "tests/e2e/test_bench.py": 37, "tests/e2e/test_snapshot.py": 32,
     "tests/robustness/test_odd_tables.py": 31,

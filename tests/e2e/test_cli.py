@@ -35,8 +35,15 @@ def test_synth_train_score_round_trip(project):
     assert r.returncode == 0, r.stderr
     assert (project / "data" / "transactions.parquet").exists()
 
-    r = run("train", "--config", "config.toml", "--quiet", cwd=project, process=True)
+    # a real process into pipes, tracked, without --quiet: our step lines only (quiet by
+    # default: no MLflow or alembic line, no carriage return from a progress bar)
+    r = cli_process.run("train", "--config", "config.toml", cwd=project, process=True,
+                        unset=("MLFLOW_TRACKING_URI", "MLFLOW_LOGGING_LEVEL"))
     assert r.returncode == 0, r.stderr
+    assert cli_process.library_lines(r.stdout + r.stderr) == []
+    assert "\r" not in r.stdout + r.stderr
+    assert "MLflow: run " in r.stdout and "registered 'churnmodel-config' version 1" in r.stdout
+    assert (project / "mlflow.db").exists()
     assert "oracle (true probability)" in r.stdout and "baseline: bgnbd" in r.stdout
     assert "drift test cutoff vs " in r.stdout
     assert (project / "model" / "metrics.json").exists()
