@@ -78,7 +78,7 @@ test: $(STAMP) ## run the whole test suite (unit, data, model quality, CLI end t
 	$(BIN)/python -m pytest -n 2
 
 check: $(STAMP) ## the fast layers only (unit, data, model behaviour, doctests; under 2 min)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 bench: $(STAMP) ## time and size every stage at CUSTOMERS=1000000 (ENGINE=spark: Spark beside DuckDB), write bench/results.json
 	$(BIN)/python -m churnmodel.bench --customers $(CUSTOMERS) --scaling $(or $(SCALING),none) --engine $(ENGINE) --events $(or $(EVENTS),thin)
