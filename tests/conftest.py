@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(config, items):
 # end. A unit not listed counts 1 s a test in the slow layers, 0.05 s elsewhere; a stale
 # figure only changes the order, never what runs.
 UNIT_SECONDS = {
-    "tests/spark": 283, "tests/model/test_real_log_shapes.py": 268, "default_training": 224,
+    "tests/spark": 283, "tests/model/test_real_log_shapes.py": 241, "default_training": 224,
     "tests/e2e/test_projects.py": 104, "tests/e2e/test_notebooks.py": 103,
     "tests/e2e/test_cli.py": 101, "tests/e2e/test_mlflow.py": 94, "small_training": 77,
     "tests/e2e/test_team_server.py": 73, "tests/robustness/test_faults.py": 58,
