@@ -46,8 +46,9 @@ def pytest_collection_modifyitems(config, items):
 # setup + call + teardown; 2,000 s in all). The workers take units longest first, so that
 # they finish together: xdist's own order is by number of tests, which put the Spark tests
 # (a JVM, few tests, 280 s) after a thousand quick ones, and one worker ran on alone at the
-# end. A unit not listed counts 1 s a test in the slow layers, 0.05 s elsewhere; a stale
-# figure only changes the order, never what runs.
+# end. test_quiet.py and test_real_log_shapes.py are that run's figures less the trainings
+# removed since (28 s and 27 s). A unit not listed counts 1 s a test in the slow layers,
+# 0.05 s elsewhere; a stale figure only changes the order, never what runs.
 UNIT_SECONDS = {
     "tests/spark": 283, "tests/model/test_real_log_shapes.py": 241, "default_training": 224,
     "tests/e2e/test_projects.py": 104, "tests/e2e/test_notebooks.py": 103,
