@@ -91,7 +91,7 @@ def test_the_command_line_trains_with_an_event_log_of_strangers_and_reports_them
         '[tracking]\nenabled = false\n')
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        status = main(["train", "--config", "c.toml", "--model-dir", "model"])
+        status = main(["train", "--config", "c.toml", "--model-dir", "model", "--no-report"])
     out, err = capsys.readouterr()
     assert status == 0, err
     assert f"events {len(ev) + 50:,}" in out
