@@ -84,6 +84,8 @@ def pytest_xdist_make_scheduler(config, log):
         """``--dist loadfile``, with the files of one trained fixture as one unit, dealt out
         longest first (:func:`unit_seconds`)."""
 
+        _longest_first = False  # the queue sorted yet (done once, at the first assignment)
+
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             if path.startswith("tests/spark/"):  # one worker, one Spark session (a JVM)
@@ -92,7 +94,7 @@ def pytest_xdist_make_scheduler(config, log):
 
         def _assign_work_unit(self, node) -> None:
             # the queue is complete at the first assignment (LoadScopeScheduling.schedule)
-            if not getattr(self, "_longest_first", False):
+            if not self._longest_first:
                 self._longest_first = True
                 units = sorted(self.workqueue.items(),
                                key=lambda kv: -unit_seconds(kv[0], len(kv[1])))

@@ -7,14 +7,13 @@ tests/e2e/test_cli.py::test_synth_train_score_round_trip, with :func:`cli_proces
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from churnmodel.data.synthetic import generate, write_synthetic
+
+import cli_process
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +28,10 @@ def project(tmp_path_factory) -> Path:
     return d
 
 
-def train(project: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_LOGGING_LEVEL")}
-    return subprocess.run([sys.executable, "-m", "churnmodel.cli", "train", "--config", "config.toml",
-                           *extra], cwd=project, env=env, capture_output=True, text=True, timeout=900)
-
-
 def test_verbose_shows_the_library_lines_again(project):
-    r = train(project, "--verbose", "--model-dir", "model_verbose", "--no-report")
+    r = cli_process.run("train", "--config", "config.toml", "--verbose", "--model-dir",
+                        "model_verbose", "--no-report", cwd=project, process=True,
+                        unset=("MLFLOW_TRACKING_URI", "MLFLOW_LOGGING_LEVEL"))
     assert r.returncode == 0, r.stderr
     assert "INFO mlflow" in r.stderr and "Validating input example" in r.stderr
     assert "\r" not in r.stdout + r.stderr

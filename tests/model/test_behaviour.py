@@ -15,11 +15,10 @@ from churnmodel.modeling.train import train
 
 
 @pytest.mark.slow
-def test_two_trainings_with_the_same_seed_give_identical_predictions(small_data_dir, small_config,
-                                                                     small_training):
+def test_two_trainings_with_the_same_seed_give_identical_predictions(small_config, small_training):
     a = small_training  # the session's shared training (seed 42)
-    b = train(load_default_tables(small_data_dir), small_config)  # the same, again
-    tables = load_default_tables(small_data_dir)
+    tables = load_default_tables(small_config.data.dir)
+    b = train(tables, small_config)  # the same, again
     sa = a.model.score(tables, "2025-12-31")
     sb = b.model.score(tables, "2025-12-31")
     pd.testing.assert_frame_equal(sa, sb)
