@@ -97,12 +97,13 @@ def _load_tables(cfg: Config, for_training: bool = False):
     from churnmodel.data.io import join_warnings
     from churnmodel.features.base import check_builders
 
-    tables = load_tables(cfg)
+    notes: list[str] = []
+    tables = load_tables(cfg, notes)
     if for_training:  # scoring builds what the model was trained with, not the config's list
         check_builders(tables, cfg.features.builders)
     sizes = ", ".join(f"{n} {len(getattr(tables, n)):,}" for n in tables.names())
     print(f"loaded {sizes} rows in {time.perf_counter() - t0:.1f}s")
-    for line in join_warnings(tables):
+    for line in notes + join_warnings(tables):
         print(line)
     return tables
 

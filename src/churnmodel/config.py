@@ -31,7 +31,11 @@ from typing import Any
 from churnmodel.contracts import CONTRACTS
 from churnmodel.errors import ConfigError, nearest
 
-SOURCE_OPTIONS = ("path", "query", "table", "sep", "encoding", "date_format", "na_values")
+SOURCE_OPTIONS = ("path", "query", "table", "sep", "encoding", "date_format", "na_values",
+                  "missing_ids")
+# what loading does with rows that have no customer id: refuse them (one error) or drop them
+# (one note with the count)
+MISSING_IDS = ("error", "drop")
 
 # Seeds feed numpy's generators, which take 0 .. 2**32 - 1.
 SEED_RANGE = (0, 2**32 - 1)
@@ -52,6 +56,7 @@ class TableSource:
     encoding: str | None = None
     date_format: str | None = None
     na_values: tuple[str, ...] | None = None  # texts read as missing (ids: none by default)
+    missing_ids: str = "error"  # rows without a customer id: "error" or "drop" (MISSING_IDS)
 
     def describe(self) -> str:
         """Where the rows come from, for records: the resolved file, the query or the table."""
@@ -639,7 +644,8 @@ def _table_source(name: str, raw: Any, base: Path) -> TableSource:
 
 
 def _check_source_option(table: str, key: str, value: str) -> None:
-    """sep, encoding and date_format are checked when read, not when pandas trips on them."""
+    """sep, encoding, date_format and missing_ids are checked when read, not when pandas (or
+    the loader) trips on them."""
     where = f"[data.{table}] {key}"
     if key == "sep" and len(value) != 1:
         raise ConfigError(f"{where} must be one character (e.g. \";\", \"|\" or \"\\t\"), got "
@@ -655,6 +661,9 @@ def _check_source_option(table: str, key: str, value: str) -> None:
             raise ConfigError(f"{where} {value!r} is not a known encoding."
                               f"{nearest(value.lower().replace('-', '_'), known)} Use e.g. "
                               "\"utf-8\", \"latin-1\" or \"cp1252\".") from None
+    if key == "missing_ids" and value not in MISSING_IDS:
+        raise ConfigError(f"{where} must be \"error\" (refuse rows without a customer id) or "
+                          f"\"drop\" (drop them, saying how many), got {value!r}.")
     if key == "date_format":
         import datetime
 

@@ -29,9 +29,11 @@ class TableContract:
 TRANSACTIONS = TableContract(
     name="transactions",
     required=("customer_id", "ts", "amount"),
-    optional=("order_id", "category", "channel", "quantity"),
+    # unit_price: with quantity, it stands in for an unmapped amount (amount = quantity x
+    # unit_price, as in order-line logs such as Online Retail); it is not kept after loading
+    optional=("order_id", "category", "channel", "quantity", "unit_price"),
     datetime_columns=("ts",),
-    numeric_columns=("amount", "quantity"),
+    numeric_columns=("amount", "quantity", "unit_price"),
     text_columns=("order_id",),
     label_columns=("category", "channel"),
     mandatory=True,

@@ -13,7 +13,7 @@ import pytest
 
 from churnmodel.config import config_from_dict
 from churnmodel.data.io import load_tables, parse_datetime, tables_from_frames
-from churnmodel.errors import DataError
+from churnmodel.errors import ConfigError, DataError
 
 
 def _tx(**over) -> pd.DataFrame:
@@ -248,6 +248,84 @@ def test_empty_table_is_rejected():
 def test_empty_customer_ids_are_rejected():
     with pytest.raises(DataError, match=r"column 'customer_id': has empty customer ids \(1 rows\)"):
         _load(_tx(customer_id=["a", None, "c"]))
+
+
+def test_empty_customer_ids_error_says_how_to_drop_them():
+    with pytest.raises(DataError, match=r"\(2 rows\).*Fix: fill or drop those rows, or let "
+                                        r"loading drop them: \[data\.transactions\] "
+                                        r"missing_ids = \"drop\""):
+        _load(_tx(customer_id=[None, "b", None]))
+
+
+def test_rows_without_a_customer_id_are_dropped_with_a_note_when_asked(tmp_path):
+    """An Online Retail-like export: float ids with blank cells (a quarter of the rows)."""
+    text = ("CustomerID,InvoiceDate,amount\n17850.0,2010-12-01,15.3\n,2010-12-01,2.5\n"
+            "13047.0,2010-12-02,20.0\n,2010-12-03,1.0\n17850.0,2010-12-05,9.0\n"
+            ",2010-12-05,4.0\n13047.0,2010-12-06,3.0\n12583.0,2010-12-07,7.5\n")
+    (tmp_path / "tx.csv").write_text(text)
+    cfg = config_from_dict({"data": {"transactions": {
+        "path": "tx.csv", "customer_id": "CustomerID", "ts": "InvoiceDate",
+        "missing_ids": "drop"}}}, base=tmp_path)
+    notes: list[str] = []
+    t = load_tables(cfg, notes)
+    assert t.transactions["customer_id"].tolist() == [17850, 13047, 17850, 13047, 12583]
+    assert t.transactions["amount"].tolist() == [15.3, 20.0, 9.0, 3.0, 7.5]
+    assert notes == ["note: dropped 3 of 8 transactions rows (38%) without a customer id "
+                     "([data.transactions] missing_ids = \"drop\")"]
+    # without the option the same file is refused, counting the same rows
+    cfg = config_from_dict({"data": {"transactions": {
+        "path": "tx.csv", "customer_id": "CustomerID", "ts": "InvoiceDate"}}}, base=tmp_path)
+    with pytest.raises(DataError, match=r"has empty customer ids \(3 rows\)"):
+        load_tables(cfg)
+
+
+def test_dropping_missing_ids_keeps_a_table_that_has_none_and_refuses_one_with_no_id():
+    t = tables_from_frames({"transactions": _tx()}, missing_ids={"transactions": "drop"},
+                           notes=(notes := []))
+    assert len(t.transactions) == 3 and notes == []
+    with pytest.raises(DataError, match=r"column 'customer_id': is empty in every row \(3 rows\)"):
+        tables_from_frames({"transactions": _tx(customer_id=[None] * 3)},
+                           missing_ids={"transactions": "drop"})
+
+
+def test_missing_ids_takes_error_or_drop_only():
+    with pytest.raises(ConfigError, match=r"\[data\.transactions\] missing_ids must be \"error\""
+                                          r".* or \"drop\".*got 'skip'"):
+        config_from_dict({"data": {"transactions": {"path": "tx.csv", "missing_ids": "skip"}}})
+
+
+# ------------------------------------------------------------------------ order lines
+
+def test_amount_is_quantity_times_unit_price_for_order_lines():
+    """Online Retail's shape: no amount, Quantity x UnitPrice; a cancellation has a negative
+    quantity, so its amount is a refund."""
+    df = pd.DataFrame({"cust": ["a", "a", "b"], "day": ["2025-01-01", "2025-01-02", "2025-01-02"],
+                       "Quantity": [6, -2, 3], "UnitPrice": [2.55, 2.55, "0.5"]})
+    t = _load(df, {"transactions": {"customer_id": "cust", "ts": "day", "quantity": "Quantity",
+                                    "unit_price": "UnitPrice"}})
+    tx = t.transactions
+    assert list(tx.columns) == ["customer_id", "ts", "amount", "quantity"]
+    assert tx["amount"].tolist() == [6 * 2.55, -2 * 2.55, 1.5]
+
+
+def test_a_mapped_amount_wins_over_quantity_and_unit_price():
+    df = _tx(quantity=[1, 2, 3], unit_price=[100.0, 100.0, 100.0])
+    assert _load(df).transactions["amount"].tolist() == [10.0, 20.0, 30.0]
+
+
+def test_an_order_line_without_a_price_is_one_error_on_the_amount():
+    df = pd.DataFrame({"customer_id": ["a", "b", "c"], "ts": ["2025-01-01"] * 3,
+                       "quantity": [1, None, 2], "unit_price": [1.0, 2.0, None]})
+    with pytest.raises(DataError, match=r"column 'amount': cannot be computed as quantity x "
+                                        r"unit_price where either is empty \(2 rows\)"):
+        _load(df)
+
+
+def test_quantity_alone_does_not_make_an_amount_and_the_error_says_what_would():
+    df = pd.DataFrame({"customer_id": ["a"], "ts": ["2025-01-01"], "quantity": [1]})
+    with pytest.raises(DataError, match=r"column 'amount': required column is missing\..*or, for "
+                                        r"order lines, map quantity and unit_price"):
+        _load(df)
 
 
 def test_missing_transactions_table_is_rejected():

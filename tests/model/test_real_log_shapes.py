@@ -200,6 +200,38 @@ def test_a_real_log_shape_trains_with_the_minimal_config(scenario_dirs, tmp_path
     assert scores["churn_probability"].between(0, 1).all()
 
 
+def test_an_order_line_export_with_blank_ids_loads_from_the_cli(scenario_dirs, tmp_path):
+    """Online Retail's shape: one row per order line (Quantity x UnitPrice, no amount),
+    cancellations as negative quantities, US dates with minutes, float ids and a quarter of
+    the rows without a customer id. Two mapping lines and ``missing_ids = "drop"`` load it:
+    the kept rows are the log's, amount for amount."""
+    from churnmodel.config import load_config
+    from churnmodel.data.io import load_tables
+
+    tx = pd.read_parquet(scenario_dirs["single-cohort"] / "transactions.parquet")
+    sign = np.where(tx["amount"] < 0, -1, 1)
+    lines = pd.DataFrame({
+        "InvoiceNo": [f"{'C' if s < 0 else ''}{536365 + i}" for i, s in enumerate(sign)],
+        "Quantity": sign, "UnitPrice": tx["amount"].abs(),
+        "InvoiceDate": [f"{t.month}/{t.day}/{t.year} {t.hour}:{t.minute:02d}" for t in tx["ts"]],
+        "CustomerID": tx["customer_id"].astype(float), "Country": "United Kingdom"})
+    blank = lines.sample(frac=1 / 3, random_state=0).assign(CustomerID=np.nan)
+    pd.concat([lines, blank]).sort_index(kind="stable").to_csv(tmp_path / "retail.csv", index=False)
+    (tmp_path / "shop.toml").write_text(
+        '[data.transactions]\npath = "retail.csv"\ncustomer_id = "CustomerID"\nts = "InvoiceDate"\n'
+        'quantity = "Quantity"\nunit_price = "UnitPrice"\nmissing_ids = "drop"\n')
+    r = run("profile", "--config", "shop.toml", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    n, dropped = len(lines) + len(blank), len(blank)
+    assert f"loaded transactions {len(lines):,} rows" in r.stdout
+    assert (f"note: dropped {dropped:,} of {n:,} transactions rows ({dropped / n:.0%}) without a "
+            "customer id") in r.stdout
+    got = load_tables(load_config(tmp_path / "shop.toml")).transactions
+    assert got["customer_id"].tolist() == tx["customer_id"].tolist()
+    assert np.array_equal(got["amount"].to_numpy(), tx["amount"].to_numpy())
+    assert (got["ts"] == tx["ts"].dt.floor("min")).all()
+
+
 # --- the champion against every baseline, over a backtest ------------------------------
 
 @pytest.mark.parametrize("name", list(SCENARIOS))

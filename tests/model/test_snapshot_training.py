@@ -78,3 +78,16 @@ def test_a_misnamed_id_column_is_one_error_with_a_suggestion(table):
         train_snapshot(table, CFG, "customerId", "Churn")
     with pytest.raises(DataError, match="repeated customer ids"):
         train_snapshot(pd.concat([table, table.head(3)]), CFG, "customerID", "Churn")
+
+
+def test_a_snapshot_drops_customers_without_an_id_only_when_asked(tmp_path, capsys):
+    from churnmodel.config import config_from_dict
+    from churnmodel.snapshot.commands import read_table
+
+    (tmp_path / "c.csv").write_text("customerID,tenure,Churn\nA-1,3,Yes\n,5,No\nA-2,8,No\n")
+    src = {"path": "c.csv", "customer_id": "customerID", "churned": "Churn"}
+    drop = config_from_dict({"data": {"customers": {**src, "missing_ids": "drop"}}}, base=tmp_path)
+    assert read_table(drop)["customerID"].tolist() == ["A-1", "A-2"]
+    assert "note: dropped 1 of 3 customers rows (33%) without a customer id" in capsys.readouterr().out
+    keep = config_from_dict({"data": {"customers": src}}, base=tmp_path)
+    assert len(read_table(keep)) == 3  # kept: train_snapshot refuses the empty id, one error

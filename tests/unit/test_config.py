@@ -142,8 +142,8 @@ def test_typo_in_the_toml_file_is_reported(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text(MINIMAL.replace("amount =", "amout ="), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"Did you mean 'amount'\?.*Valid keys: options path, "
-                                          r"query, table, sep, encoding, date_format, na_values; columns "
-                                          r"customer_id, ts, amount"):
+                                          r"query, table, sep, encoding, date_format, na_values, "
+                                          r"missing_ids; columns customer_id, ts, amount"):
         load_config(path)
 
 

@@ -7,6 +7,7 @@ naming the table, the column, how many rows are affected, an example and the fix
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ from churnmodel.config import Config, EngineConfig, TableSource
 from churnmodel.contracts import CONTRACTS, CSAT_RANGE, NPS_RANGE, TableContract
 from churnmodel.data.tables import Tables
 from churnmodel.errors import DataError, nearest, one_line
+
+log = logging.getLogger(__name__)
 
 # Integers in this range are read as YYYYMMDD dates, above it as Unix epoch seconds.
 _YYYYMMDD = (19000101, 21001231)
@@ -175,17 +178,44 @@ def apply_mapping(name: str, df: pd.DataFrame, columns: dict[str, str] | None) -
     # (e.g. ts = "order_date" in a file that also has a 'ts' column): the mapping wins.
     shadowed = [c for c in mapping if c in df.columns and mapping[c] != c and c not in rename]
     out = df.drop(columns=shadowed).rename(columns=rename)
-    missing = [c for c in contract.required if c not in out.columns]
+    missing = [c for c in contract.required if c not in out.columns
+               and not (c == "amount" and _derives_amount(name, out))]
     if missing:
         c = missing[0]
         if c in rename:  # the file has the column, but the mapping gives it another role
             raise DataError(name, c, f"is missing: the file's column {c!r} is mapped to "
                             f"{rename[c]}", f"set [data.{name}] {c} = \"<your column>\" too, or "
                             f"map {rename[c]} to another column")
+        lines = ("; or, for order lines, map quantity and unit_price (amount = quantity x "
+                 "unit_price)" if c == "amount" and name == "transactions" else "")
         raise DataError(name, c, f"required column is missing.{nearest(c, map(str, df.columns))} "
                         f"Columns present: {', '.join(map(str, df.columns[:20]))}",
-                        f"add it or map it in the config: [data.{name}] {c} = \"<your column>\"")
+                        f"add it or map it in the config: [data.{name}] {c} = \"<your column>\""
+                        + lines)
     return out[[c for c in contract.columns if c in out.columns]]
+
+
+def _derives_amount(name: str, df: pd.DataFrame) -> bool:
+    """True when a transactions table without ``amount`` has ``quantity`` and ``unit_price``."""
+    return (name == "transactions" and "amount" not in df.columns
+            and {"quantity", "unit_price"} <= set(df.columns))
+
+
+def _amount_of_lines(df: pd.DataFrame) -> pd.Series:
+    """``amount = quantity x unit_price`` of coerced order lines; one error for the rows where
+    either is empty (the amount is required).
+
+    >>> lines = pd.DataFrame({"quantity": [2.0, -1.0], "unit_price": [2.5, 4.0]})
+    >>> _amount_of_lines(lines).tolist()
+    [5.0, -4.0]
+    """
+    amount = df["quantity"] * df["unit_price"]
+    empty = amount.isna()
+    if empty.any():
+        raise DataError("transactions", "amount", "cannot be computed as quantity x unit_price "
+                        "where either is empty", "fill or drop those rows",
+                        n_rows=int(empty.sum()))
+    return amount
 
 
 def parse_datetime(s: pd.Series, table: str, column: str,
@@ -365,7 +395,8 @@ def coerce_and_validate(name: str, df: pd.DataFrame, date_format: str | None = N
     out = df.copy(deep=False)  # copy-on-write: columns replaced below never touch df
     ids = out["customer_id"]
     if ids.isna().any():
-        raise DataError(name, "customer_id", "has empty customer ids", "fill or drop those rows",
+        raise DataError(name, "customer_id", "has empty customer ids", "fill or drop those rows, "
+                        f"or let loading drop them: [data.{name}] missing_ids = \"drop\"",
                         n_rows=int(ids.isna().sum()))
     for col in contract.datetime_columns:
         if col in out.columns:
@@ -377,6 +408,10 @@ def coerce_and_validate(name: str, df: pd.DataFrame, date_format: str | None = N
     for col in contract.numeric_columns:
         if col in out.columns:
             out[col] = _numeric(out, name, col, allow_null=col not in contract.required)
+    if _derives_amount(name, out):
+        out.insert(out.columns.get_loc("ts") + 1, "amount", _amount_of_lines(out))
+    if "unit_price" in out.columns:  # it has served (or amount was mapped itself)
+        out = out.drop(columns="unit_price")
     for col in contract.text_columns:
         if col in out.columns:
             out[col] = out[col].astype("string")
@@ -552,12 +587,42 @@ def _event_id_notes(tables: Tables, known: pd.Index) -> list[str]:
     return [line]
 
 
+def drop_missing_ids(name: str, df: pd.DataFrame, column: str = "customer_id"
+                     ) -> tuple[pd.DataFrame, str | None]:
+    """``df`` without its rows that have no customer id (in ``column``), and the note saying
+    how many went (``None`` when none did); a table with no id at all is an error.
+
+    >>> df = pd.DataFrame({"customer_id": [7.0, None, 8.0, None], "amount": [1, 2, 3, 4]})
+    >>> kept, note = drop_missing_ids("transactions", df)
+    >>> kept["amount"].tolist()
+    [1, 3]
+    >>> note.removesuffix(' ([data.transactions] missing_ids = "drop")')
+    'note: dropped 2 of 4 transactions rows (50%) without a customer id'
+    """
+    empty = df[column].isna()
+    n = int(empty.sum())
+    if n == 0:
+        return df, None
+    if n == len(df):
+        raise DataError(name, column, "is empty in every row", f"map [data.{name}] "
+                        "customer_id to the column that holds the customer ids", n_rows=n)
+    note = (f"note: dropped {n:,} of {len(df):,} {name} rows ({n / len(df):.0%}) without a "
+            f"customer id ([data.{name}] missing_ids = \"drop\")")
+    return df[~empty.to_numpy()].reset_index(drop=True), note
+
+
 def tables_from_frames(
     frames: dict[str, pd.DataFrame],
     columns: dict[str, dict[str, str]] | None = None,
     date_formats: dict[str, str | None] | None = None,
+    missing_ids: dict[str, str] | None = None,
+    notes: list[str] | None = None,
 ) -> Tables:
     """Validate in-memory frames (user column names + optional mapping) into :class:`Tables`.
+
+    ``missing_ids``: per table, ``"drop"`` drops the rows without a customer id (else they
+    are an error); a note per table that lost rows is appended to ``notes`` (logged as a
+    warning when ``notes`` is None).
 
     >>> import pandas as pd
     >>> tx = pd.DataFrame({"cust": ["a", "b"], "day": [20250101, 20250102], "usd": [5, 7]})
@@ -575,21 +640,29 @@ def tables_from_frames(
             raise DataError(name, None, f"is not a known table.{nearest(name, CONTRACTS)}",
                             f"use one of {', '.join(CONTRACTS)}")
         mapped = apply_mapping(name, df, (columns or {}).get(name))
+        if (missing_ids or {}).get(name) == "drop":
+            mapped, note = drop_missing_ids(name, mapped)
+            if note is not None and notes is not None:
+                notes.append(note)
+            elif note is not None:
+                log.warning(note)
         out[name] = coerce_and_validate(name, mapped, (date_formats or {}).get(name))
     out = _unify_ids(out)
     return Tables(**out)
 
 
-def load_tables(cfg: Config) -> Tables:
-    """Load every configured table (or the embedded default data) and validate it."""
+def load_tables(cfg: Config, notes: list[str] | None = None) -> Tables:
+    """Load every configured table (or the embedded default data) and validate it; what
+    loading changed (rows dropped for ``missing_ids = "drop"``) goes to ``notes``."""
     if cfg.data.uses_default:
         return load_default_tables(cfg.data.dir)
-    frames, columns, formats = {}, {}, {}
+    frames, columns, formats, missing = {}, {}, {}, {}
     for name, src in cfg.data.tables.items():
         frames[name] = read_source(name, src, cfg.engine)
         columns[name] = dict(src.columns)
         formats[name] = src.date_format
-    return tables_from_frames(frames, columns, formats)
+        missing[name] = src.missing_ids
+    return tables_from_frames(frames, columns, formats, missing, notes)
 
 
 def load_default_tables(directory: Path) -> Tables:

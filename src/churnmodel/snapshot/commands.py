@@ -35,6 +35,13 @@ def read_table(cfg: Config) -> pd.DataFrame:
     if len(df) == 0:
         raise ChurnModelError("table 'customers' is empty. Fix: export the table with a header "
                               "row and at least one customer.")
+    id_col = _columns(cfg)[0]
+    if _source(cfg).missing_ids == "drop" and id_col in df.columns:
+        from churnmodel.data.io import drop_missing_ids
+
+        df, note = drop_missing_ids("customers", df, id_col)
+        if note is not None:
+            print(note)
     return df
 
 
