@@ -42,30 +42,31 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
-# Seconds each of the longest units took in `CI=true make test` (2026-12-07, both workers'
-# setup + call + teardown; 2,000 s in all). The workers take units longest first, so that
-# they finish together: xdist's own order is by number of tests, which put the Spark tests
-# (a JVM, few tests, 280 s) after a thousand quick ones, and one worker ran on alone at the
-# end. test_quiet.py and test_real_log_shapes.py are that run's figures less the trainings
-# removed since (28 s and 27 s). A unit not listed counts 1 s a test in the slow layers,
-# 0.05 s elsewhere; a stale figure only changes the order, never what runs.
+# Seconds each of the longest units took in `CI=true make test` (2026-12-07 20:30 UTC, an
+# otherwise idle 2-core machine; both workers' setup + call + teardown from the JUnit XML;
+# 1,099 s in all). The workers take units longest first, so that they finish together:
+# xdist's own order is by number of tests, which put the Spark tests (a JVM, few tests)
+# after a thousand quick ones, and one worker ran on alone at the end. A unit not listed
+# counts 1 s a test in the slow layers, 0.05 s elsewhere; a stale figure only changes the
+# order, never what runs.
 UNIT_SECONDS = {
-    "tests/spark": 283, "tests/model/test_real_log_shapes.py": 241, "default_training": 224,
-    "tests/e2e/test_projects.py": 104, "tests/e2e/test_notebooks.py": 103,
-    "tests/e2e/test_cli.py": 101, "tests/e2e/test_mlflow.py": 94, "small_training": 77,
-    "tests/e2e/test_team_server.py": 73, "tests/robustness/test_faults.py": 58,
-    "tests/e2e/test_quiet.py": 26, "tests/robustness/test_server_load.py": 52,
-    "tests/robustness/test_bad_input.py": 49, "tests/e2e/test_report.py": 44,
-    "tests/e2e/test_bench.py": 37, "tests/e2e/test_snapshot.py": 32,
-    "tests/robustness/test_odd_tables.py": 31,
+    "tests/model/test_real_log_shapes.py": 159, "tests/spark": 157, "default_training": 154,
+    "tests/e2e/test_projects.py": 74, "tests/e2e/test_notebooks.py": 66,
+    "tests/robustness/test_server_load.py": 50, "tests/e2e/test_mlflow.py": 49,
+    "tests/e2e/test_cli.py": 48, "tests/e2e/test_team_server.py": 42,
+    "tests/robustness/test_faults.py": 39, "tests/robustness/test_bad_input.py": 34,
+    "small_training": 31, "tests/e2e/test_report.py": 26, "tests/e2e/test_bench.py": 23,
+    "tests/e2e/test_snapshot.py": 18, "tests/robustness/test_odd_tables.py": 15,
+    "tests/robustness/test_hostile.py": 14, "tests/data/test_point_in_time.py": 14,
+    "tests/e2e/test_quiet.py": 13, "tests/e2e/test_python_api.py": 12,
 }
 
 
 def unit_seconds(unit: str, n_tests: int) -> float:
     """The expected seconds of a scheduling unit of ``n_tests`` tests (:data:`UNIT_SECONDS`).
 
-    >>> unit_seconds("tests/spark", 30), unit_seconds("tests/e2e/test_new.py", 4)
-    (283, 4.0)
+    >>> unit_seconds("tests/spark", 16), unit_seconds("tests/e2e/test_new.py", 4)
+    (157, 4.0)
     >>> unit_seconds("tests/unit/test_config.py", 40)
     2.0
     """
