@@ -342,7 +342,7 @@ class TestNoTracebackFromBelow:
         project.write("tx.csv", tx)
         project.config()
 
-        def boom(cfg):
+        def boom(cfg, notes=None):
             raise exc
 
         monkeypatch.setattr("churnmodel.data.io.load_tables", boom)
@@ -352,7 +352,7 @@ class TestNoTracebackFromBelow:
         project.write("tx.csv", tx)
         project.config()
 
-        def boom(cfg):
+        def boom(cfg, notes=None):
             raise pa.lib.ArrowInvalid("column ts: invalid")
 
         monkeypatch.setattr("churnmodel.data.io.load_tables", boom)

@@ -126,7 +126,7 @@ def test_an_unreachable_spark_connect_server_stops_the_command_before_the_tables
     from pyspark.sql import SparkSession
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("churnmodel.data.io.load_tables", lambda cfg: pytest.fail("tables read"))
+    monkeypatch.setattr("churnmodel.data.io.load_tables", lambda *args: pytest.fail("tables read"))
     # no cluster job's session here (the Spark tests' own may be alive in this worker)
     monkeypatch.setattr(SparkSession, "getActiveSession", staticmethod(lambda: None))
     (tmp_path / "shop.toml").write_text(
