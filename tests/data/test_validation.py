@@ -376,9 +376,20 @@ def test_missing_file_and_unsupported_type_are_data_errors(tmp_path):
     with pytest.raises(DataError, match=r"file .*nope\.csv' does not exist"):
         load_tables(config_from_dict({"data": {"transactions": {"path": "nope.csv"}}},
                                      base=tmp_path))
-    (tmp_path / "tx.xlsx").write_bytes(b"x")
-    with pytest.raises(DataError, match=r"unsupported file type '\.xlsx'"):
-        load_tables(config_from_dict({"data": {"transactions": {"path": "tx.xlsx"}}},
+    (tmp_path / "tx.json").write_bytes(b"x")
+    with pytest.raises(DataError, match=r"unsupported file type '\.json'"):
+        load_tables(config_from_dict({"data": {"transactions": {"path": "tx.json"}}},
+                                     base=tmp_path))
+
+
+def test_a_spreadsheet_says_how_to_save_it_as_csv(tmp_path):
+    (tmp_path / "Online Retail.xlsx").write_bytes(b"PK")
+    with pytest.raises(DataError, match=r"'.*Online Retail\.xlsx' is a spreadsheet, which is not "
+                                        r"read directly\. Fix: save the sheet as CSV .*pandas\."
+                                        r"read_excel\('Online Retail\.xlsx'\)\.to_csv\('Online "
+                                        r"Retail\.csv', index=False\)\) and set "
+                                        r"\[data\.transactions\] path to the \.csv file"):
+        load_tables(config_from_dict({"data": {"transactions": {"path": "Online Retail.xlsx"}}},
                                      base=tmp_path))
 
 

@@ -448,7 +448,8 @@ def file_that_does_not_exist(p, tx, synth):
 def spreadsheet_instead_of_csv(p, tx, synth):
     (p.path / "tx.xlsx").write_bytes(b"PK\x03\x04")
     p.config({"data.transactions": {"path": "tx.xlsx"}})
-    return expect("table 'transactions'", "unsupported file type '.xlsx'", "Fix: use .csv or .parquet")
+    return expect("table 'transactions'", "tx.xlsx' is a spreadsheet, which is not read directly",
+                  "Fix: save the sheet as CSV", "pandas.read_excel('tx.xlsx').to_csv('tx.csv'")
 
 
 # ------------------------------------------------------------- windows and history

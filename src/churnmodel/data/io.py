@@ -65,6 +65,11 @@ def read_source(name: str, src: TableSource, engine: EngineConfig | None = None)
                             "re-export the file; it looks truncated or corrupt") from None
     if suffix in (".csv", ".txt", ".tsv", ".gz"):
         return _read_csv(name, path, src)
+    if suffix in (".xlsx", ".xlsm", ".xls", ".ods"):  # Online Retail ships as .xlsx
+        raise DataError(name, None, f"{str(path)!r} is a spreadsheet, which is not read directly",
+                        "save the sheet as CSV (in the spreadsheet program, or "
+                        f"pandas.read_excel({path.name!r}).to_csv({path.stem + '.csv'!r}, "
+                        f"index=False)) and set [data.{name}] path to the .csv file")
     raise DataError(name, None, f"unsupported file type {suffix!r} for {str(path)!r}",
                     "use .csv or .parquet (or a [data." + name + "] query)")
 
