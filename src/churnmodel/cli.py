@@ -830,6 +830,29 @@ LIBRARY_LOGGERS = ("mlflow", "alembic", "sqlalchemy", "huey", "urllib3", "matplo
                    "shap", "lightgbm")
 
 
+class _LogFormat(logging.Formatter):
+    """churnmodel's own log lines as the commands print their notes (``warning: ...``); a
+    library's (shown with ``--verbose``) with its level and logger name.
+
+    >>> f = _LogFormat(LOG_FORMAT)
+    >>> def line(name):
+    ...     return f.format(logging.LogRecord(name, logging.WARNING, "", 0, "slow %s", ("x",), None))
+    >>> line("churnmodel.modeling.lifetime"), line("mlflow.store")
+    ('warning: slow x', 'WARNING mlflow.store: slow x')
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name != "churnmodel" and not record.name.startswith("churnmodel."):
+            return super().format(record)
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
 def _setup_logging(verbose: bool, debug: bool) -> None:
     """Quiet by default: our own warnings and errors only; ``--verbose`` shows library logs.
 
@@ -838,7 +861,12 @@ def _setup_logging(verbose: bool, debug: bool) -> None:
     loggers are set directly in case mlflow is already imported (``main`` called in-process).
     """
     level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    had = list(root.handlers)
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    for h in root.handlers:  # only the handler basicConfig added (an embedding app keeps its own)
+        if h not in had:
+            h.setFormatter(_LogFormat(LOG_FORMAT))
     os.environ["MLFLOW_LOGGING_LEVEL"] = logging.getLevelName(level)
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(level)
