@@ -81,23 +81,32 @@ def run(*args: str, cwd: Path, unset: tuple[str, ...] = ("MLFLOW_TRACKING_URI",)
 
     from churnmodel.cli import main
 
-    saved_env, saved_cwd = dict(os.environ), os.getcwd()
     out, err = io.StringIO(), io.StringIO()
+    with as_a_new_process(new_env, cwd, out, err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # as the interpreter turns it into an exit status
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except Exception:  # raised through (--debug): a traceback and status 1
+            traceback.print_exc()
+            code = 1
+    return subprocess.CompletedProcess(["churnmodel", *args], code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def as_a_new_process(env: dict[str, str], cwd: Path, out: io.StringIO, err: io.StringIO):
+    """Inside: ``env`` as the environment, ``cwd`` as the working directory, the warning
+    filters and the root logger as a new process has them, stdout and stderr into ``out`` and
+    ``err``; all of it put back afterwards."""
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
     os.environ.clear()
-    os.environ.update(new_env)
+    os.environ.update(env)
     os.chdir(cwd)
     try:
         with (warnings.catch_warnings(), _fresh_root_logger(err),
               contextlib.redirect_stdout(out), contextlib.redirect_stderr(err)):
-            try:
-                code = main(list(args))
-            except SystemExit as exc:  # as the interpreter turns it into an exit status
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            except Exception:  # raised through (--debug): a traceback and status 1
-                traceback.print_exc()
-                code = 1
+            yield
     finally:
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-    return subprocess.CompletedProcess(["churnmodel", *args], code, out.getvalue(), err.getvalue())

@@ -40,19 +40,14 @@ def test_verbose_shows_the_library_lines_again(project):
 def test_our_own_log_lines_read_like_the_commands_notes_and_a_librarys_keep_its_name():
     """A churnmodel warning (e.g. the time-to-churn model that cannot be evaluated) prints as
     ``warning: ...``, like the commands' own notes; a library's keeps level and name."""
-    import contextlib
     import io
     import logging
     import os
-    import warnings
-    from unittest import mock
 
     from churnmodel.cli import _setup_logging
 
     err = io.StringIO()
-    # as cli_process.run does: the environment, the warning filters and the loggers come back
-    with (mock.patch.dict(os.environ), warnings.catch_warnings(),
-          cli_process._fresh_root_logger(err), contextlib.redirect_stderr(err)):
+    with cli_process.as_a_new_process(dict(os.environ), Path.cwd(), io.StringIO(), err):
         _setup_logging(verbose=False, debug=False)
         logging.getLogger("churnmodel.modeling.lifetime").warning("not evaluated (%d cutoffs)", 0)
         logging.getLogger("urllib3.connectionpool").warning("a library's line")

@@ -647,10 +647,8 @@ def tables_from_frames(
         mapped = apply_mapping(name, df, (columns or {}).get(name))
         if (missing_ids or {}).get(name) == "drop":
             mapped, note = drop_missing_ids(name, mapped)
-            if note is not None and notes is not None:
-                notes.append(note)
-            elif note is not None:
-                log.warning(note)
+            if note is not None:
+                notes.append(note) if notes is not None else log.warning(note)
         out[name] = coerce_and_validate(name, mapped, (date_formats or {}).get(name))
     out = _unify_ids(out)
     return Tables(**out)
